@@ -1,0 +1,169 @@
+"""`llmtriage` command line (DESIGN.md §3.2). ``main(argv) -> exit code``.
+
+Exit 0 on success, 2 on bad usage, config or data, with a one-line message naming the problem.
+Heavy imports happen inside the command that needs them, so `llmtriage --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from llmtriage.exceptions import ConfigError, DataError, RoutingError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise SystemExit(f"llmtriage: error: {message}")
+
+
+def _cmd_routers(args: argparse.Namespace) -> int:
+    from llmtriage.routing.registry import ROUTERS
+
+    width = max(map(len, ROUTERS))
+    for name, spec in ROUTERS.items():
+        print(f"{name:<{width}}  {spec.summary}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from llmtriage.evals import datasets, report, runner
+
+    train, test = datasets.load(args.train), datasets.load(args.test)
+    routers = list(dict.fromkeys(args.router or ["default"]))
+    for name in routers:
+        _check_router(name)
+    ev = runner.evaluate(
+        train, test, routers, n_boot=args.bootstrap, seed=args.seed, progress=not args.quiet
+    )
+    paths = report.write(ev, Path(args.out))
+    print(_table(ev))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _check_router(name: str) -> None:
+    from llmtriage.routing.registry import ROUTERS
+
+    if name not in ROUTERS:
+        raise ConfigError("--router", f"unknown router {name!r}; known: {', '.join(ROUTERS)}")
+
+
+def _table(ev: object) -> str:
+    from llmtriage.evals.runner import Evaluation
+
+    assert isinstance(ev, Evaluation)
+    rows = [f"{'router':<34} {'cost@95%':>9} {'cost@100%':>10} {'q@10%':>7} {'q@30%':>7}"]
+    for r in ev.results:
+        m = r.metrics
+
+        def pct(k: str, m: dict[str, dict[str, float]] = m) -> str:
+            v = m.get(k, {}).get("value")
+            return "-" if v is None or math.isnan(v) else f"{100 * v:.1f}%"
+
+        def num(k: str, m: dict[str, dict[str, float]] = m) -> str:
+            v = m.get(k, {}).get("value")
+            return "-" if v is None or math.isnan(v) else f"{v:.3f}"
+
+        rows.append(
+            f"{r.name[:34]:<34} {pct('cost_to_95'):>9} {pct('cost_to_100'):>10} "
+            f"{num('quality_at_10'):>7} {num('quality_at_30'):>7}"
+        )
+    return "\n".join(rows)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from llmtriage.evals import datasets
+    from llmtriage.routing import artifact
+    from llmtriage.routing.model import train
+    from llmtriage.types import ChatRequest
+
+    _check_router(args.router)
+    ds = datasets.load(args.data)
+    requests = [ChatRequest.from_prompt(p) for p in ds.prompts]
+    model = train(args.router, ds.models, requests, ds.scores, ds.costs, seed=args.seed)
+    path = artifact.save(model, args.out)
+    print(
+        f"trained {args.router} on {len(ds)} prompts x {len(ds.models)} models "
+        f"in {model.meta['fit_seconds']:.1f}s -> {path}"
+    )
+    return 0
+
+
+def _cmd_route(args: argparse.Namespace) -> int:
+    from llmtriage import config
+    from llmtriage.routing.triage import Triage
+
+    triage = Triage.from_config(config.load(args.config))
+    decision = triage.decide([{"role": "user", "content": args.prompt}], tier=args.tier)
+    if args.json:
+        print(json.dumps(decision.to_dict(), indent=2))
+        return 0
+    print(f"model: {decision.model}  (tier {decision.tier}, router {decision.router})")
+    print(f"why:   {decision.reason}")
+    for e in decision.estimates:
+        flag = "" if e.eligible else f"  [excluded: {e.reason}]"
+        print(f"  {e.tier:<10} {e.model:<40} quality {e.quality:.3f}  cost ${e.cost_usd:.6f}{flag}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from llmtriage.demo import run_offline
+
+    return run_offline(Path(args.out), quiet=args.quiet)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="llmtriage", description="Route LLM requests to the cheapest adequate model.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("routers", help="list registered routers").set_defaults(fn=_cmd_routers)
+    ev = sub.add_parser("eval", help="fit routers on TRAIN, score them on TEST")
+    ev.add_argument("--train", required=True)
+    ev.add_argument("--test", required=True)
+    ev.add_argument("--router", action="append", help="router name (repeatable); default: default")
+    ev.add_argument("--out", required=True)
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(fn=_cmd_eval)
+    tr = sub.add_parser("train", help="fit a router on a dataset and save the artifact")
+    tr.add_argument("--data", required=True)
+    tr.add_argument("--router", default="default")
+    tr.add_argument("--out", required=True)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(fn=_cmd_train)
+    ro = sub.add_parser("route", help="dry run: print the decision for a prompt and why")
+    ro.add_argument("--config", required=True)
+    ro.add_argument("--tier", default=None, help="restrict the choice to one tier")
+    ro.add_argument("--json", action="store_true")
+    ro.add_argument("prompt")
+    ro.set_defaults(fn=_cmd_route)
+    de = sub.add_parser("demo", help="evaluate the default router on the bundled sample")
+    de.add_argument("--out", default="demo-report")
+    de.add_argument("--quiet", action="store_true")
+    de.set_defaults(fn=_cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 2
+        return int(exc.code or 0)
+    try:
+        return int(args.fn(args))
+    except (ConfigError, DataError, RoutingError) as exc:
+        print(f"llmtriage: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The YAML configuration (DESIGN.md §3.5) as pydantic models.
+
+Loading has two phases: parse (types, unknown keys are errors) and resolve (cross-references:
+tiers name configured models, each model in at most one tier, paths relative to the file).
+Every problem becomes a ``ConfigError`` naming the key path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from llmtriage.exceptions import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Strict):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1)
+    provider: Literal["openai", "anthropic", "replay"]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    upstream_model: str | None = None
+    price: Price
+    # Expected completion length, used for the cost estimate before the call.
+    expected_output_tokens: int = Field(default=256, ge=1)
+
+
+class TierConfig(_Strict):
+    name: str = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+    max_latency_ms: float | None = Field(default=None, gt=0)
+    max_cost_per_request_usd: float | None = Field(default=None, gt=0)
+
+
+class Objective(_Strict):
+    """Exactly one way to set the router's cost/quality knob."""
+
+    target_quality: float | None = Field(default=None, gt=0, le=1.5)
+    max_cost_per_request_usd: float | None = Field(default=None, gt=0)
+    target_share: dict[str, float] | None = None
+    knob: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Objective:
+        chosen = [k for k, v in self.model_dump().items() if v is not None]
+        if len(chosen) > 1:
+            raise ValueError(
+                f"set only one of target_quality, max_cost_per_request_usd, "
+                f"target_share, knob (got {', '.join(chosen)})"
+            )
+        return self
+
+
+class RouterConfig(_Strict):
+    kind: str = "default"
+    artifact: str | None = None
+    objective: Objective = Objective()
+
+
+class StoreConfig(_Strict):
+    url: str = "sqlite:///llmtriage.db"
+    prompt_storage: Literal["none", "hash", "full"] = "hash"
+
+
+class KeyConfig(_Strict):
+    name: str = Field(min_length=1)
+    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    budget_usd_per_day: float | None = Field(default=None, gt=0)
+    budget_usd_per_month: float | None = Field(default=None, gt=0)
+
+
+class AuthConfig(_Strict):
+    keys: list[KeyConfig] = []
+
+
+class Config(_Strict):
+    models: list[ModelConfig] = Field(min_length=1)
+    tiers: list[TierConfig] = Field(min_length=1)
+    router: RouterConfig = RouterConfig()
+    store: StoreConfig = StoreConfig()
+    auth: AuthConfig = AuthConfig()
+
+    def model(self, name: str) -> ModelConfig:
+        """The configured model called ``name`` (KeyError if none)."""
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def tier_of(self) -> dict[str, str]:
+        """Map model name -> tier name."""
+        return {m: t.name for t in self.tiers for m in t.models}
+
+
+def _resolve(cfg: Config, base_dir: Path) -> Config:
+    names = [m.name for m in cfg.models]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise ConfigError(f"models[{i}].name", f"duplicate model name {name!r}")
+    seen: dict[str, str] = {}
+    for ti, tier in enumerate(cfg.tiers):
+        for mi, model in enumerate(tier.models):
+            path = f"tiers[{ti}].models[{mi}]"
+            if model not in names:
+                raise ConfigError(path, f"unknown model {model!r}; configured: {', '.join(names)}")
+            if model in seen:
+                raise ConfigError(path, f"model {model!r} is already in tier {seen[model]!r}")
+            seen[model] = tier.name
+    share = cfg.router.objective.target_share
+    tier_names = {t.name for t in cfg.tiers}
+    for tier_name in share or {}:
+        if tier_name not in tier_names:
+            raise ConfigError("router.objective.target_share", f"unknown tier {tier_name!r}")
+    artifact = cfg.router.artifact
+    if artifact is not None and not Path(artifact).is_absolute():
+        router = cfg.router.model_copy(update={"artifact": str(base_dir / artifact)})
+        cfg = cfg.model_copy(update={"router": router})
+    return cfg
+
+
+def parse(data: Any, base_dir: Path | None = None) -> Config:
+    """Validate a config mapping; raise ConfigError naming the first bad key path."""
+    if not isinstance(data, dict):
+        raise ConfigError("", "the config must be a mapping of top-level keys")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"])
+        raise ConfigError(path.replace(".[", "["), err["msg"]) from None
+    return _resolve(cfg, base_dir or Path.cwd())
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a YAML config file."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config {p}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"{p} is not valid YAML: {exc}") from None
+    return parse(data, p.parent)

@@ -1,0 +1,1 @@
+"""Offline evaluation: datasets in the tidy format, metrics, the eval runner and its report."""

@@ -1,0 +1,77 @@
+"""The one error tree of llmtriage.
+
+    TriageError
+    ├── ConfigError          bad configuration or artifact; raised at start-up, names the key path
+    ├── DataError            a dataset file not in the tidy format (names file, row, column)
+    ├── RequestError         bad client input                                   → HTTP 400
+    ├── RoutingError         the router could not decide (no eligible model)    → HTTP 503
+    ├── ProviderError        a model provider failed                            → HTTP 502
+    │   ├── ProviderHTTPError    upstream answered with an error status
+    │   └── AllProvidersFailed   every attempt failed; lists them
+    ├── BudgetExceeded       a key's budget is spent                            → HTTP 429
+    └── RateLimited          a key's rate limit is hit                          → HTTP 429
+
+Errors are raised at the boundary where they are detected and mapped to HTTP statuses in one
+table in the gateway; nothing here imports anything else from the package.
+"""
+
+from __future__ import annotations
+
+
+class TriageError(Exception):
+    """Base of every error llmtriage raises on purpose."""
+
+
+class ConfigError(TriageError):
+    """Configuration (or a trained artifact) is invalid; the message names the key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class DataError(TriageError):
+    """A dataset file does not match the tidy format of DESIGN.md §3.3."""
+
+
+class RequestError(TriageError):
+    """The client sent something invalid; ``field`` names the offending field."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class RoutingError(TriageError):
+    """No model can be chosen for a request (e.g. every model is excluded by a threshold)."""
+
+
+class ProviderError(TriageError):
+    """A model provider failed."""
+
+
+class ProviderHTTPError(ProviderError):
+    """The upstream answered with an error status."""
+
+    def __init__(self, status: int, provider: str, model: str, body: str) -> None:
+        self.status = status
+        self.provider = provider
+        self.model = model
+        self.body = body
+        super().__init__(f"{provider}/{model} answered HTTP {status}: {body[:200]}")
+
+
+class AllProvidersFailed(ProviderError):
+    """Every attempt (retries, fallbacks, escalations) failed."""
+
+    def __init__(self, attempts: list[str]) -> None:
+        self.attempts = attempts
+        super().__init__("all providers failed: " + "; ".join(attempts))
+
+
+class BudgetExceeded(TriageError):
+    """A key's spending budget is exhausted."""
+
+
+class RateLimited(TriageError):
+    """A key's request or token rate limit is hit."""

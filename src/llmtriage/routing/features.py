@@ -1,0 +1,228 @@
+"""Offline featurizer: hashed word and character n-gram TF-IDF plus structural features.
+
+No model download, no vocabulary of Python strings: n-grams are hashed with a polynomial
+rolling hash computed in numpy over the UTF-8 bytes, so featurizing one request is a handful
+of vectorised passes (~tens of microseconds for a typical prompt). Fitting learns which hash
+buckets to keep (document frequency) and their IDF weights; both are plain arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from llmtriage.routing.text import conversation_text, structural_features
+from llmtriage.types import ChatRequest
+
+_P = 1099511628211  # FNV-1a 64-bit prime; odd, hence invertible modulo 2**64
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_HEAD, _TAIL = 12_288, 4_096  # bytes kept from a long prompt's start and end
+
+# byte -> byte for word tokens: ASCII letters/digits/_ and non-ASCII bytes kept, rest -> space
+_WORD_LUT = np.full(256, 32, dtype=np.uint8)
+for _b in b"abcdefghijklmnopqrstuvwxyz0123456789_":
+    _WORD_LUT[_b] = _b
+_WORD_LUT[128:] = np.arange(128, 256, dtype=np.uint8)
+# byte -> byte for character n-grams: every whitespace byte becomes a space
+_CHAR_LUT = np.arange(256, dtype=np.uint8)
+_CHAR_LUT[[9, 10, 11, 12, 13]] = 32
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How text becomes sparse features. Stored in artifacts; change means retrain."""
+
+    word_ngrams: int = 2  # 1 = unigrams, 2 = uni + bigrams
+    char_ngrams: tuple[int, int] = (3, 5)  # inclusive range; (0, 0) disables
+    bits: int = 20  # hash space 2**bits
+    min_df: int = 2
+    max_features: int = 60_000
+    svd_dims: int = 128  # dense projection of the TF-IDF rows for dense routers; 0 disables
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
+        return cls(**{**data, "char_ngrams": tuple(data["char_ngrams"])})
+
+
+@dataclass
+class Features:
+    """Featurized requests: sparse TF-IDF rows (L2-normalised), their dense SVD projection
+    (L2-normalised, empty when disabled) and the structural features."""
+
+    tfidf: sp.csr_matrix
+    dense: np.ndarray
+    struct: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.struct.shape[0])
+
+    def take(self, idx: np.ndarray) -> Features:
+        """The rows ``idx``."""
+        return Features(self.tfidf[idx], self.dense[idx], self.struct[idx])
+
+
+def _cumprod_pow(n: int) -> np.ndarray:
+    out = np.cumprod(np.full(n, _P, dtype=np.uint64))
+    return np.concatenate(([np.uint64(1)], out[:-1]))
+
+
+def _spans(prefix: np.ndarray, inv: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Position-independent hashes of byte spans [start, end) from prefix sums."""
+    return (prefix[end] - prefix[start]) * inv[start]
+
+
+def _word_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    is_word = w != 32
+    edges = np.diff(np.concatenate(([False], is_word, [False])).astype(np.int8))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+class HashedNgrams:
+    """Turn text into hash-bucket ids with counts (no fitting needed)."""
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config
+        n = _HEAD + _TAIL + 2
+        self._pow = _cumprod_pow(n)
+        inv = pow(_P, -1, 2**64)
+        self._inv = np.cumprod(np.full(n, inv, dtype=np.uint64))
+        self._inv = np.concatenate(([np.uint64(1)], self._inv[:-1]))
+        self._shift = np.uint64(64 - config.bits)
+
+    def _prefix(self, b: np.ndarray) -> np.ndarray:
+        terms = (b.astype(np.uint64) + np.uint64(1)) * self._pow[: len(b)]
+        return np.concatenate(([np.uint64(0)], np.cumsum(terms, dtype=np.uint64)))
+
+    def buckets(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Unique bucket ids and their counts for one text."""
+        raw = text.lower().encode("utf-8", "ignore")
+        if len(raw) > _HEAD + _TAIL:
+            raw = raw[:_HEAD] + raw[-_TAIL:]
+        b = np.frombuffer(raw, dtype=np.uint8)
+        parts = [*self._word_hashes(b), *self._char_hashes(b)]
+        if not parts:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        h = np.concatenate(parts) * _MIX
+        ids = (h >> self._shift).astype(np.int64)
+        uniq, counts = np.unique(ids, return_counts=True)
+        return uniq, counts
+
+    def _word_hashes(self, b: np.ndarray) -> list[np.ndarray]:
+        w = _WORD_LUT[b]
+        starts, ends = _word_bounds(w)
+        if len(starts) == 0:
+            return []
+        pre = self._prefix(w)
+        out = [_spans(pre, self._inv, starts, ends) ^ np.uint64(1)]
+        if self.config.word_ngrams >= 2 and len(starts) > 1:
+            # a bigram is the pair of unigram hashes, combined order-dependently
+            uni = out[0]
+            out.append(uni[:-1] * np.uint64(_P) + uni[1:] ^ np.uint64(2))
+        return out
+
+    def _char_hashes(self, b: np.ndarray) -> list[np.ndarray]:
+        lo, hi = self.config.char_ngrams
+        if lo <= 0:
+            return []
+        c = _CHAR_LUT[b]
+        pre = self._prefix(c)
+        out = []
+        for n in range(lo, hi + 1):
+            if len(c) < n:
+                break
+            start = np.arange(len(c) - n + 1)
+            out.append(_spans(pre, self._inv, start, start + n) ^ np.uint64(16 + n))
+        return out
+
+
+class Featurizer:
+    """Fitted TF-IDF over hashed n-grams, plus structural features."""
+
+    def __init__(
+        self, config: FeatureConfig, columns: np.ndarray, idf: np.ndarray, svd: np.ndarray
+    ) -> None:
+        self.config = config
+        self.ngrams = HashedNgrams(config)
+        self.columns = columns  # bucket id -> column index, -1 if dropped (int32, 2**bits)
+        self.idf = idf  # per column (float32)
+        self.svd = svd  # (n_columns, svd_dims) float32 projection; zero columns when disabled
+
+    @property
+    def n_columns(self) -> int:
+        return int(self.idf.shape[0])
+
+    @classmethod
+    def fit(cls, requests: list[ChatRequest], config: FeatureConfig) -> Featurizer:
+        """Choose the kept buckets (document frequency) and their IDF on training requests."""
+        ngrams = HashedNgrams(config)
+        df = np.zeros(2**config.bits, dtype=np.int64)
+        for req in requests:
+            ids, _ = ngrams.buckets(conversation_text(req))
+            df[ids] += 1
+        keep = np.flatnonzero(df >= config.min_df)
+        if len(keep) > config.max_features:
+            keep = keep[np.argsort(-df[keep], kind="stable")[: config.max_features]]
+            keep.sort()
+        columns = np.full(2**config.bits, -1, dtype=np.int32)
+        columns[keep] = np.arange(len(keep), dtype=np.int32)
+        n = len(requests)
+        idf = (np.log((1 + n) / (1 + df[keep])) + 1).astype(np.float32)
+        empty = np.zeros((len(keep), 0), dtype=np.float32)
+        featurizer = cls(config, columns, idf, empty)
+        dims = min(config.svd_dims, len(keep) - 1, n - 1)
+        if dims > 0:
+            from sklearn.decomposition import TruncatedSVD  # fit-time only
+
+            tfidf = featurizer.transform(requests).tfidf
+            svd = TruncatedSVD(n_components=dims, algorithm="randomized", random_state=0)
+            svd.fit(tfidf)
+            featurizer.svd = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+        return featurizer
+
+    def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        ids, counts = self.ngrams.buckets(text)
+        cols = self.columns[ids]
+        keep = cols >= 0
+        cols = cols[keep]
+        vals = (1 + np.log(counts[keep])).astype(np.float32) * self.idf[cols]
+        norm = float(np.sqrt(vals @ vals))
+        return cols, vals / norm if norm > 0 else vals
+
+    def transform(self, requests: list[ChatRequest]) -> Features:
+        """Featurize a batch of requests (the same code path serves one request)."""
+        indptr = [0]
+        all_cols, all_vals, structs = [], [], []
+        for req in requests:
+            text = conversation_text(req)
+            cols, vals = self._row(text)
+            all_cols.append(cols)
+            all_vals.append(vals)
+            indptr.append(indptr[-1] + len(cols))
+            structs.append(structural_features(req, text))
+        tfidf = sp.csr_matrix(
+            (
+                np.concatenate(all_vals) if all_vals else np.empty(0, np.float32),
+                np.concatenate(all_cols) if all_cols else np.empty(0, np.int32),
+                np.asarray(indptr, dtype=np.int64),
+            ),
+            shape=(len(requests), self.n_columns),
+        )
+        dense = np.asarray(tfidf @ self.svd, dtype=np.float32)
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        dense /= np.where(norms > 0, norms, 1)
+        struct = np.vstack(structs) if structs else np.empty((0, 0), np.float32)
+        return Features(tfidf, dense, struct)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fitted state as arrays (for artifacts)."""
+        return {"feat_columns": self.columns, "feat_idf": self.idf, "feat_svd": self.svd}
+
+    @classmethod
+    def from_arrays(cls, config: FeatureConfig, arrays: dict[str, np.ndarray]) -> Featurizer:
+        return cls(config, arrays["feat_columns"], arrays["feat_idf"], arrays["feat_svd"])

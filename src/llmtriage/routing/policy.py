@@ -1,0 +1,69 @@
+"""Turn per-model estimates into one choice per request.
+
+Two rules, both vectorised over requests:
+- ``knob``: maximise q - knob * cost / cost_ref (+ a per-model bias from share targets).
+  knob = 0 buys the best expected quality; larger knobs trade quality for money. This is the
+  Lagrangian of "best mean quality under a mean-cost budget", so sweeping it traces the
+  router's cost/quality curve and calibration picks one point on it.
+- ``threshold``: the cheapest model whose estimate is at least ``threshold`` x the best
+  estimate for this request; used when no calibration data exists (the zero-data router).
+Models whose estimated cost exceeds their tier's ``max_cost_per_request_usd`` are ineligible;
+when nothing is eligible the cheapest model is taken and the reason says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Policy:
+    knob: float = 0.0
+    cost_ref: float = 1.0
+    threshold: float | None = None
+    bias: np.ndarray | None = None  # (M,) additive, from target_share calibration
+    max_cost: np.ndarray | None = None  # (M,) USD, inf where the tier has no threshold
+    labels: tuple[str, ...] = field(default=())
+
+    def eligible(self, cost: np.ndarray) -> np.ndarray:
+        if self.max_cost is None:
+            return np.ones(cost.shape, dtype=bool)
+        return np.asarray(cost <= self.max_cost[None, :])
+
+    def choose(
+        self, quality: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Index of the chosen model for each request (rows of ``quality``/``cost``)."""
+        ok = self.eligible(cost)
+        if allowed is not None:
+            ok &= allowed[None, :]
+        if self.threshold is not None:
+            best = np.where(ok, quality, -np.inf).max(axis=1, keepdims=True)
+            meets = ok & (quality >= self.threshold * best)
+            value = np.where(meets, -cost, -np.inf)
+        else:
+            value = quality - self.knob * cost / self.cost_ref
+            if self.bias is not None:
+                value = value + self.bias[None, :]
+            value = np.where(ok, value, -np.inf)
+        choice = np.argmax(value, axis=1)
+        none_ok = ~np.isfinite(value.max(axis=1))
+        if none_ok.any():  # nothing eligible: the cheapest model allowed at all
+            fallback = np.where(allowed[None, :] if allowed is not None else True, cost, np.inf)
+            choice[none_ok] = np.argmin(fallback[none_ok], axis=1)
+        return choice
+
+
+def sweep(quality: np.ndarray, cost: np.ndarray, knobs: np.ndarray, cost_ref: float) -> np.ndarray:
+    """Choices (len(knobs), n) of the knob rule at every knob value; ties go to the cheaper."""
+    norm = cost / cost_ref
+    # A tiny cost tie-break makes equal-quality choices deterministic and cheap.
+    values = quality[None] - (knobs[:, None, None] + 1e-9) * norm[None]
+    return np.argmax(values, axis=2)
+
+
+def knob_grid(points: int = 241) -> np.ndarray:
+    """0, then log-spaced knob values wide enough to go from best quality to cheapest."""
+    return np.concatenate([[0.0], np.geomspace(1e-3, 1e4, points - 1)])

@@ -1,0 +1,131 @@
+"""The in-process library API: a request in, a routing decision out.
+
+``Triage`` is what the gateway calls on its hot path and what `llmtriage route` prints, so the
+library, the CLI and the gateway make the same decision for the same request.
+
+    triage = Triage.from_config(config.load("llmtriage.yaml"))
+    decision = triage.decide([{"role": "user", "content": "Prove that sqrt(2) is irrational"}])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from llmtriage.config import Config, Objective
+from llmtriage.exceptions import RoutingError
+from llmtriage.routing import artifact
+from llmtriage.routing.calibrate import calibrate
+from llmtriage.routing.cost import CostModel
+from llmtriage.routing.model import RoutingModel, zero_data
+from llmtriage.routing.policy import Policy
+from llmtriage.types import ChatRequest, Message, ModelEstimate, RoutingDecision
+
+
+def _config_costs(cfg: Config, models: tuple[str, ...]) -> CostModel:
+    ms = [cfg.model(m) for m in models]
+    return CostModel.from_prices(
+        [m.price.input_per_mtok for m in ms],
+        [m.price.output_per_mtok for m in ms],
+        [m.expected_output_tokens for m in ms],
+    )
+
+
+class Triage:
+    """A routing model, its models' tiers and the calibrated policy."""
+
+    def __init__(self, model: RoutingModel, tiers: tuple[str, ...], policy: Policy) -> None:
+        self.model = model
+        self.tiers = tiers  # tier name per model, aligned with model.models
+        self.policy = policy
+        self._tier_names = tuple(dict.fromkeys(tiers))
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Triage:
+        """Models and tiers from the config; the router from its artifact, or the zero-data
+        rules router when none is configured."""
+        tier_of = cfg.tier_of()
+        # cheapest tier first, then the tier's order of models
+        ordered = tuple(m for t in cfg.tiers for m in t.models)
+        if cfg.router.artifact:
+            model = artifact.load(cfg.router.artifact, expected_models=list(ordered))
+            model.cost = _config_costs(cfg, model.models)
+        else:
+            model = zero_data(ordered, _config_costs(cfg, ordered))
+        tiers = tuple(tier_of[m] for m in model.models)
+        max_cost = {t.name: t.max_cost_per_request_usd or np.inf for t in cfg.tiers}
+        policy = _policy(model, np.asarray(tiers), cfg.router.objective)
+        policy = Policy(
+            policy.knob,
+            policy.cost_ref,
+            policy.threshold,
+            policy.bias,
+            np.array([max_cost[t] for t in tiers], dtype=float),
+        )
+        return cls(model, tiers, policy)
+
+    @classmethod
+    def from_artifact(cls, path: str | Path, objective: Objective | None = None) -> Triage:
+        """A trained artifact on its own: every model is its own tier, costs as trained."""
+        model = artifact.load(path)
+        return cls(
+            model, model.models, _policy(model, np.asarray(model.models), objective or Objective())
+        )
+
+    def decide(
+        self, request: ChatRequest | list[Message], tier: str | None = None
+    ) -> RoutingDecision:
+        """Choose a model for one request; ``tier`` restricts the choice to that tier."""
+        req = request if isinstance(request, ChatRequest) else ChatRequest(messages=request)
+        allowed = None
+        if tier is not None:
+            if tier not in self._tier_names:
+                raise RoutingError(f"unknown tier {tier!r}; tiers: {', '.join(self._tier_names)}")
+            allowed = np.asarray(self.tiers) == tier
+        quality, cost = self.model.estimate([req])
+        i = int(self.policy.choose(quality, cost, allowed)[0])
+        return self._decision(i, quality[0], cost[0], allowed)
+
+    def _decision(
+        self, i: int, q: np.ndarray, c: np.ndarray, allowed: np.ndarray | None
+    ) -> RoutingDecision:
+        ok = self.policy.eligible(c[None, :])[0]
+        estimates = tuple(
+            ModelEstimate(
+                m,
+                self.tiers[j],
+                float(q[j]),
+                float(c[j]),
+                bool(ok[j]),
+                "" if ok[j] else "estimated cost above the tier's limit",
+            )
+            for j, m in enumerate(self.model.models)
+        )
+        best = int(np.argmax(np.where(allowed if allowed is not None else True, q, -np.inf)))
+        reason = self._reason(i, best, q, c)
+        return RoutingDecision(
+            self.model.models[i], self.tiers[i], estimates, reason, self.model.name
+        )
+
+    def _reason(self, i: int, best: int, q: np.ndarray, c: np.ndarray) -> str:
+        models = self.model.models
+        if i == best:
+            return f"{models[i]} has the best expected quality ({q[i]:.2f}) at ${c[i]:.2g}"
+        rule = (
+            f"the cheapest model within {100 * self.policy.threshold:.0f}% of the best estimate"
+            if self.policy.threshold is not None
+            else f"the best quality-for-cost trade at knob {self.policy.knob:.3g}"
+        )
+        return (
+            f"{models[i]} is {rule}: expected quality {q[i]:.2f} vs {q[best]:.2f} for "
+            f"{models[best]}, at ${c[i]:.2g} instead of ${c[best]:.2g}"
+        )
+
+
+def _policy(model: RoutingModel, tiers: np.ndarray, objective: Objective) -> Policy:
+    """Calibrated knob when the artifact holds calibration data; else the quality threshold."""
+    if model.calibration is None:
+        return Policy(threshold=objective.target_quality or 0.95)
+    s = calibrate(model.calibration, objective, tiers)
+    return Policy(knob=s.knob, cost_ref=s.cost_ref, bias=s.bias)

@@ -1,0 +1,72 @@
+"""Plain data shared across layers: the parsed request and the routing decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One chat completion request, parsed once at the edge.
+
+    ``messages`` keeps the OpenAI message dicts as received (no copy, no conversion): the
+    featurizer reads roles and contents directly.
+    """
+
+    messages: list[Message]
+    model: str = "triage/auto"
+    tools: list[dict[str, Any]] | None = None
+    response_format: dict[str, Any] | None = None
+    session_id: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_prompt(cls, prompt: str) -> ChatRequest:
+        """A single-turn request holding one user message."""
+        return cls(messages=[{"role": "user", "content": prompt}])
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEstimate:
+    """What the router expects from one model for one request."""
+
+    model: str
+    tier: str
+    quality: float
+    cost_usd: float
+    eligible: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """The policy's choice for one request, with every model's estimate and the reason."""
+
+    model: str
+    tier: str
+    estimates: tuple[ModelEstimate, ...]
+    reason: str
+    router: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (used by `llmtriage route` and the gateway's /v1/route)."""
+        return {
+            "model": self.model,
+            "tier": self.tier,
+            "router": self.router,
+            "reason": self.reason,
+            "estimates": [
+                {
+                    "model": e.model,
+                    "tier": e.tier,
+                    "quality": round(e.quality, 4),
+                    "cost_usd": e.cost_usd,
+                    "eligible": e.eligible,
+                    **({"excluded_because": e.reason} if e.reason else {}),
+                }
+                for e in self.estimates
+            ],
+        }
