@@ -12,8 +12,12 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmtriage.exceptions import ConfigError, DataError, RoutingError
+
+if TYPE_CHECKING:
+    from llmtriage.evals.datasets import RoutingDataset
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +39,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from llmtriage.evals import datasets, report, runner
 
     train, test = datasets.load(args.train), datasets.load(args.test)
+    test = _match_test(train, test, args.train, args.test)
     routers = list(dict.fromkeys(args.router or ["default"]))
     for name in routers:
         _check_router(name)
@@ -45,6 +50,30 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(_table(ev))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def _match_test(
+    train: RoutingDataset, test: RoutingDataset, train_path: str, test_path: str
+) -> RoutingDataset:
+    """TEST with TRAIN's model order; a DataError (not a traceback) if the two do not pair."""
+    import dataclasses
+
+    if set(train.models) != set(test.models):
+        raise DataError(
+            f"{test_path}: models {sorted(test.models)} differ from those of {train_path} "
+            f"{sorted(train.models)}; expected the same models in both"
+        )
+    overlap = set(train.prompt_ids) & set(test.prompt_ids)
+    if overlap:
+        raise DataError(
+            f"{test_path}: {len(overlap)} prompt_id(s) are also in {train_path} "
+            f"(e.g. {min(overlap)!r}); expected a split by prompt"
+        )
+    # each file orders its models by its own mean cost, which may differ between splits
+    idx = [test.models.index(m) for m in train.models]
+    return dataclasses.replace(
+        test, models=train.models, scores=test.scores[:, idx], costs=test.costs[:, idx]
+    )
 
 
 def _check_router(name: str) -> None:
@@ -161,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.fn(args))
     except (ConfigError, DataError, RoutingError) as exc:
-        print(f"llmtriage: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # the contract is a one-line message
+        print(f"llmtriage: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -69,7 +69,8 @@ def _read(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (ValueError, OSError) as exc:
-        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+        reason = " ".join(str(exc).split())  # one line, for the CLI's one-line errors
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
 
 
 def _first_bad(mask: pd.Series) -> int:
@@ -89,7 +90,7 @@ def _validate(
     if df.empty:
         raise DataError(f"{path}: no rows")
     for col in ("prompt_id", "prompt", "model"):
-        bad = df[col].isna() | (df[col].astype(str).str.len() == 0)
+        bad = df[col].isna() | (df[col].astype(str).str.strip().str.len() == 0)
         if bad.any():
             raise DataError(f"{path}: row {_first_bad(bad) + 1}: column {col!r} is empty")
     score = pd.to_numeric(df["score"], errors="coerce")
@@ -102,6 +103,7 @@ def _validate(
         )
     df["score"] = score.astype(float)
     df["prompt_id"] = df["prompt_id"].astype(str)
+    df["model"] = df["model"].astype(str)  # numeric model names would not match str labels
     dup = df.duplicated(["prompt_id", "model"])
     if dup.any():
         i = _first_bad(dup)
@@ -131,6 +133,16 @@ def _validate_cost(
             f"{path}: no 'cost_usd' column; expected it, or 'input_tokens' and "
             "'output_tokens' with prices from a config"
         )
+    for col in ("input_tokens", "output_tokens"):
+        tokens = pd.to_numeric(df[col], errors="coerce")
+        bad = tokens.isna() | (tokens < 0)
+        if bad.any():
+            i = _first_bad(bad)
+            raise DataError(
+                f"{path}: row {i + 1}: column {col!r} is {df[col].iloc[i]!r}; "
+                "expected a number >= 0"
+            )
+        df[col] = tokens.astype(float)
     unknown = sorted(set(df["model"]) - set(prices))
     if unknown:
         raise DataError(f"{path}: model(s) {', '.join(unknown)} have no configured price")
@@ -146,10 +158,15 @@ def load(
     tokens, used only when the file has token counts instead of ``cost_usd``."""
     p = Path(path)
     df = _read(p)
+    from_tokens = "cost_usd" not in df.columns  # _validate fills cost_usd in from tokens
     _validate(df, p, prices)
-    texts = df.groupby("prompt_id", sort=True)["prompt"].nunique()
-    if (texts > 1).any():
-        raise DataError(f"{p}: prompt_id {texts.index[texts > 1][0]!r} has different prompt texts")
+    clash = df["prompt"] != df.groupby("prompt_id")["prompt"].transform("first")
+    if clash.any():
+        i = _first_bad(clash)
+        raise DataError(
+            f"{p}: row {i + 1}: prompt_id {df['prompt_id'].iloc[i]!r} has a different prompt "
+            "text than its first row; expected one text per prompt_id"
+        )
     wide = df.pivot(index="prompt_id", columns="model", values=["score", "cost_usd"])
     holes = wide["score"].isna().to_numpy()
     if holes.any():
@@ -172,8 +189,7 @@ def load(
         scores=wide["score"][list(models)].to_numpy(dtype=np.float64),
         costs=wide["cost_usd"][list(models)].to_numpy(dtype=np.float64),
         tasks=first["task"].astype(str).to_numpy() if "task" in first.columns else None,
-        cost_estimated="cost_usd" not in df.columns
-        or bool(first.get("cost_estimated", pd.Series([False])).any()),
+        cost_estimated=from_tokens or bool(first.get("cost_estimated", pd.Series([False])).any()),
     )
 
 

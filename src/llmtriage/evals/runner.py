@@ -17,6 +17,7 @@ from llmtriage.evals import baselines
 from llmtriage.evals.datasets import RoutingDataset, fingerprint
 from llmtriage.evals.metrics import summarize
 from llmtriage.routing import model as routing_model
+from llmtriage.routing import registry
 from llmtriage.routing.calibrate import calibrate
 from llmtriage.routing.cost import CostModel
 from llmtriage.routing.features import FeatureConfig, Featurizer
@@ -132,11 +133,19 @@ def _router_results(
     progress: bool,
 ) -> list[Result]:
     train_req, test_req = _requests(train), _requests(test)
-    featurizer = Featurizer.fit(train_req, FeatureConfig())
+    featurizers: dict[FeatureConfig, Featurizer] = {}  # routers with equal configs share one
     out = []
     for name in tqdm(names, desc="routers", disable=not progress):
+        config = registry.spec(name).features
+        if config not in featurizers:
+            featurizers[config] = Featurizer.fit(train_req, config)
         model = routing_model.train(
-            name, train.models, train_req, train.scores, train.costs, featurizer=featurizer
+            name,
+            train.models,
+            train_req,
+            train.scores,
+            train.costs,
+            featurizer=featurizers[config],
         )
         q_est, c_est = model.estimate(test_req)
         knobs = knob_grid()

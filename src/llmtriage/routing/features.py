@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from llmtriage.routing.text import conversation_text, structural_features
+from llmtriage.routing.text import conversation_text, focus_text, structural_features
 from llmtriage.types import ChatRequest
 
 _P = 1099511628211  # FNV-1a 64-bit prime; odd, hence invertible modulo 2**64
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _HEAD, _TAIL = 12_288, 4_096  # bytes kept from a long prompt's start and end
+_FOCUS = np.uint64(0x5BD1E9955BD1E995)  # namespace of the focus segment's n-grams
 
 # byte -> byte for word tokens: ASCII letters/digits/_ and non-ASCII bytes kept, rest -> space
 _WORD_LUT = np.full(256, 32, dtype=np.uint8)
@@ -40,6 +41,7 @@ class FeatureConfig:
     bits: int = 20  # hash space 2**bits
     min_df: int = 2
     max_features: int = 60_000
+    focus: bool = True  # also hash the final segment in its own namespace (see focus_text)
     svd_dims: int = 128  # dense projection of the TF-IDF rows for dense routers; 0 disables
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +85,10 @@ def _word_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
+def _focus(request: ChatRequest, config: FeatureConfig) -> str:
+    return focus_text(request) if config.focus else ""
+
+
 class HashedNgrams:
     """Turn text into hash-bucket ids with counts (no fitting needed)."""
 
@@ -99,19 +105,25 @@ class HashedNgrams:
         terms = (b.astype(np.uint64) + np.uint64(1)) * self._pow[: len(b)]
         return np.concatenate(([np.uint64(0)], np.cumsum(terms, dtype=np.uint64)))
 
-    def buckets(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Unique bucket ids and their counts for one text."""
-        raw = text.lower().encode("utf-8", "ignore")
-        if len(raw) > _HEAD + _TAIL:
-            raw = raw[:_HEAD] + raw[-_TAIL:]
-        b = np.frombuffer(raw, dtype=np.uint8)
-        parts = [*self._word_hashes(b), *self._char_hashes(b)]
+    def buckets(self, text: str, focus: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """Unique bucket ids and their counts for a text and, in a namespace of its own,
+        its focus (the final segment the answer hinges on)."""
+        parts = self._hashes(text)
+        if focus:
+            parts += [h ^ _FOCUS for h in self._hashes(focus)]
         if not parts:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         h = np.concatenate(parts) * _MIX
         ids = (h >> self._shift).astype(np.int64)
         uniq, counts = np.unique(ids, return_counts=True)
         return uniq, counts
+
+    def _hashes(self, text: str) -> list[np.ndarray]:
+        raw = text.lower().encode("utf-8", "ignore")
+        if len(raw) > _HEAD + _TAIL:
+            raw = raw[:_HEAD] + raw[-_TAIL:]
+        b = np.frombuffer(raw, dtype=np.uint8)
+        return [*self._word_hashes(b), *self._char_hashes(b)]
 
     def _word_hashes(self, b: np.ndarray) -> list[np.ndarray]:
         w = _WORD_LUT[b]
@@ -163,7 +175,7 @@ class Featurizer:
         ngrams = HashedNgrams(config)
         df = np.zeros(2**config.bits, dtype=np.int64)
         for req in requests:
-            ids, _ = ngrams.buckets(conversation_text(req))
+            ids, _ = ngrams.buckets(conversation_text(req), _focus(req, config))
             df[ids] += 1
         keep = np.flatnonzero(df >= config.min_df)
         if len(keep) > config.max_features:
@@ -185,8 +197,8 @@ class Featurizer:
             featurizer.svd = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
         return featurizer
 
-    def _row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        ids, counts = self.ngrams.buckets(text)
+    def _row(self, text: str, focus: str) -> tuple[np.ndarray, np.ndarray]:
+        ids, counts = self.ngrams.buckets(text, focus)
         cols = self.columns[ids]
         keep = cols >= 0
         cols = cols[keep]
@@ -200,7 +212,7 @@ class Featurizer:
         all_cols, all_vals, structs = [], [], []
         for req in requests:
             text = conversation_text(req)
-            cols, vals = self._row(text)
+            cols, vals = self._row(text, _focus(req, self.config))
             all_cols.append(cols)
             all_vals.append(vals)
             indptr.append(indptr[-1] + len(cols))

@@ -97,14 +97,15 @@ def train(
     fitted elsewhere (e.g. shared by several routers in one evaluation) may be passed in.
     """
     started = time.perf_counter()
-    featurizer = featurizer or Featurizer.fit(requests, FeatureConfig())
+    spec = registry.spec(name)
+    featurizer = featurizer or Featurizer.fit(requests, spec.features)
     feats = featurizer.transform(requests)
     calibration = None
     n_cal = round(len(requests) * calibration_fraction)
     if n_cal >= 10:
         perm = np.random.default_rng(seed).permutation(len(requests))
         cal, fit = np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
-        held_out = registry.build(name, len(models)).fit(feats.take(fit), scores[fit])
+        held_out = spec.build(len(models)).fit(feats.take(fit), scores[fit])
         cal_feats = feats.take(cal)
         calibration = Calibration(
             held_out.predict(cal_feats),
@@ -112,7 +113,7 @@ def train(
             scores[cal],
             costs[cal],
         )
-    router = registry.build(name, len(models)).fit(feats, scores)
+    router = spec.build(len(models)).fit(feats, scores)
     meta = {
         "library_version": __version__,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

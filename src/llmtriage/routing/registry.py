@@ -1,60 +1,88 @@
-"""The explicit registry of routers: name -> how to build one (no if/elif chains)."""
+"""The explicit registry of routers: name -> how to build one (no if/elif chains).
+
+Each entry pairs a router with the feature configuration it is trained on. ``knn`` is the
+classic baseline (word TF-IDF over the whole prompt); the others read the richer default
+features (word and character n-grams, the final segment in its own namespace).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmtriage.exceptions import ConfigError
 from llmtriage.routing.base import Router
 from llmtriage.routing.cluster import ClusterRouter
+from llmtriage.routing.ensemble import StackRouter
+from llmtriage.routing.features import FeatureConfig
 from llmtriage.routing.knn import KnnRouter
 from llmtriage.routing.linear import LinearRouter
 from llmtriage.routing.rules import RulesRouter
 
 # Router classes by their ``kind``, used to rebuild routers from artifacts.
 KINDS: dict[str, type[Router]] = {
-    cls.kind: cls for cls in (RulesRouter, KnnRouter, ClusterRouter, LinearRouter)
+    cls.kind: cls for cls in (RulesRouter, KnnRouter, ClusterRouter, LinearRouter, StackRouter)
 }
+
+BASELINE_FEATURES = FeatureConfig(word_ngrams=1, char_ngrams=(0, 0), focus=False, svd_dims=0)
+DEFAULT_FEATURES = FeatureConfig()
 
 
 @dataclass(frozen=True)
 class RouterSpec:
     name: str
     summary: str
-    build: Callable[[int], Router]
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    features: FeatureConfig = DEFAULT_FEATURES
+
+    def build(self, n_models: int) -> Router:
+        return from_state(self.kind, n_models, self.params)
 
 
-def _spec(cls: type[Router], **params: Any) -> RouterSpec:
-    return RouterSpec(cls.kind, cls.summary, lambda n: cls(n, **params))
-
-
-ROUTERS: dict[str, RouterSpec] = {
-    spec.name: spec
-    for spec in (
-        _spec(RulesRouter),
-        _spec(KnnRouter, k=100),
-        _spec(ClusterRouter),
-        _spec(LinearRouter),
+def _specs() -> list[RouterSpec]:
+    return [
+        RouterSpec("rules", RulesRouter.summary, "rules", features=BASELINE_FEATURES),
+        RouterSpec(
+            "knn",
+            "baseline: 100 nearest prompts by word TF-IDF cosine, mean score",
+            "knn",
+            {"k": 100},
+            BASELINE_FEATURES,
+        ),
+        RouterSpec("cluster", ClusterRouter.summary, "cluster", {"clusters": 32}),
+        RouterSpec("linear", LinearRouter.summary, "linear", {"alpha": 10.0}),
         RouterSpec(
             "default",
-            "recommended: kNN in the dense SVD space (placeholder)",
-            lambda n: KnnRouter(n, k=50, space="dense"),
+            "recommended: stacked linear + cluster + dense-kNN ensemble",
+            "stack",
+            {
+                "members": [
+                    {"kind": "linear", "params": {"alpha": 10.0}},
+                    {"kind": "cluster", "params": {"clusters": 32}},
+                    {"kind": "knn", "params": {"k": 100, "space": "dense"}},
+                ]
+            },
         ),
-    )
-}
+    ]
 
 
-def build(name: str, n_models: int) -> Router:
-    """A new, unfitted router registered under ``name``."""
+ROUTERS: dict[str, RouterSpec] = {spec.name: spec for spec in _specs()}
+
+
+def spec(name: str) -> RouterSpec:
+    """The registered router ``name``; ConfigError listing the known names otherwise."""
     try:
-        spec = ROUTERS[name]
+        return ROUTERS[name]
     except KeyError:
         raise ConfigError(
             "router", f"unknown router {name!r}; known: {', '.join(ROUTERS)}"
         ) from None
-    return spec.build(n_models)
+
+
+def build(name: str, n_models: int) -> Router:
+    """A new, unfitted router registered under ``name``."""
+    return spec(name).build(n_models)
 
 
 def from_state(kind: str, n_models: int, params: dict[str, Any]) -> Router:

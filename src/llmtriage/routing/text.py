@@ -156,6 +156,19 @@ def conversation_text(request: ChatRequest) -> str:
     return "\n".join(content_text(m.get("content")) for m in request.messages)
 
 
+def focus_text(request: ChatRequest, min_chars: int = 80, max_chars: int = 2000) -> str:
+    """The segment the answer hinges on: the last message's final block (blank-line separated),
+    widened to two blocks when it is tiny. Few-shot prompts and long pasted context share most
+    of their text across requests; this segment is what differs."""
+    if not request.messages:
+        return ""
+    blocks = content_text(request.messages[-1].get("content")).rstrip().rsplit("\n\n", 2)
+    focus = blocks[-1]
+    if len(focus) < min_chars and len(blocks) > 1:
+        focus = "\n\n".join(blocks[-2:])
+    return focus[-max_chars:]
+
+
 def structural_features(request: ChatRequest, text: str) -> np.ndarray:
     """Dense structural features of a request, in the order of ``STRUCT_NAMES``."""
     msgs = request.messages
