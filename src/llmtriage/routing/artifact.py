@@ -56,13 +56,19 @@ def save(model: RoutingModel, path: str | Path) -> Path:
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # we own the file handle, so it is closed even when numpy fails half-way
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ConfigError("router.artifact", f"cannot read router artifact {path}: {exc}") from None
     if _META not in arrays:
         raise ConfigError("router.artifact", f"{path} is not an llmtriage router artifact")
-    meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+    try:
+        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError("router.artifact", f"{path} has unreadable metadata: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ConfigError("router.artifact", f"{path} has metadata that is not an object")
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise ConfigError(
             "router.artifact",
@@ -76,6 +82,15 @@ def load(path: str | Path, expected_models: list[str] | None = None) -> RoutingM
     """Read an artifact; with ``expected_models``, refuse one trained for other models."""
     p = Path(path)
     meta, arrays = _read(p)
+    try:
+        return _build(p, meta, arrays, expected_models)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError("router.artifact", f"{p} is incomplete or damaged: {exc!r}") from None
+
+
+def _build(
+    p: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], expected_models: list[str] | None
+) -> RoutingModel:
     models = tuple(meta["models"])
     if expected_models is not None and sorted(expected_models) != sorted(models):
         raise ConfigError(

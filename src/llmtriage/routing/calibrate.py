@@ -45,19 +45,25 @@ def calibrate(cal: Calibration, objective: Objective, tiers: np.ndarray) -> Sett
     ref = cost_ref(cal)
     if objective.target_share:
         return _by_share(cal, objective.target_share, tiers, ref)
-    knobs = knob_grid()
+    knobs = knob_grid() if objective.knob is None else np.array([objective.knob])
     q, c = realised(sweep(cal.quality_est, cal.cost_est, knobs, ref), cal.scores, cal.costs)
     if objective.knob is not None:
-        i = int(np.argmin(np.abs(knobs - objective.knob)))
-        knobs[i] = objective.knob
+        i = 0
     elif objective.max_cost_per_request_usd is not None:
         fits = np.flatnonzero(c <= objective.max_cost_per_request_usd)
-        i = int(fits[np.argmax(q[fits])]) if len(fits) else int(np.argmin(c))
+        i = _cheapest_best(q, c, fits) if len(fits) else int(np.argmin(c))
     else:
         target = (objective.target_quality or 0.95) * cal.scores.mean(axis=0).max()
         meets = np.flatnonzero(q >= target)
-        i = int(meets[np.argmin(c[meets])]) if len(meets) else int(np.argmax(q))
+        i = int(meets[np.argmin(c[meets])]) if len(meets) else _cheapest_best(q, c, None)
     return Setting(float(knobs[i]), None, ref, float(q[i]), float(c[i]))
+
+
+def _cheapest_best(q: np.ndarray, c: np.ndarray, among: np.ndarray | None) -> int:
+    """Index of the cheapest point among those with the highest quality."""
+    idx = np.arange(len(q)) if among is None else among
+    top = idx[q[idx] >= q[idx].max() - 1e-12]
+    return int(top[np.argmin(c[top])])
 
 
 def _by_share(cal: Calibration, shares: dict[str, float], tiers: np.ndarray, ref: float) -> Setting:

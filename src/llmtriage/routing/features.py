@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from llmtriage.routing.text import conversation_text, focus_text, structural_features
+from llmtriage.routing.text import (
+    STRUCT_NAMES,
+    conversation_text,
+    focus_text,
+    structural_features,
+)
 from llmtriage.types import ChatRequest
 
 _P = 1099511628211  # FNV-1a 64-bit prime; odd, hence invertible modulo 2**64
@@ -119,7 +124,10 @@ class HashedNgrams:
         return uniq, counts
 
     def _hashes(self, text: str) -> list[np.ndarray]:
-        raw = text.lower().encode("utf-8", "ignore")
+        if len(text) > _HEAD + _TAIL:
+            text = text[:_HEAD] + text[-_TAIL:]
+        # str.split() knows every Unicode space (NBSP, ideographic, ...); bytes do not
+        raw = " ".join(text.lower().split()).encode("utf-8", "ignore")
         if len(raw) > _HEAD + _TAIL:
             raw = raw[:_HEAD] + raw[-_TAIL:]
         b = np.frombuffer(raw, dtype=np.uint8)
@@ -225,10 +233,13 @@ class Featurizer:
             ),
             shape=(len(requests), self.n_columns),
         )
-        dense = np.asarray(tfidf @ self.svd, dtype=np.float32)
+        if len(requests) == 1:  # the hot path: gather the few rows the request touches
+            dense = (all_vals[0] @ self.svd[all_cols[0]])[None, :]
+        else:
+            dense = np.asarray(tfidf @ self.svd, dtype=np.float32)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         dense /= np.where(norms > 0, norms, 1)
-        struct = np.vstack(structs) if structs else np.empty((0, 0), np.float32)
+        struct = np.vstack(structs) if structs else np.empty((0, len(STRUCT_NAMES)), np.float32)
         return Features(tfidf, dense, struct)
 
     def arrays(self) -> dict[str, np.ndarray]:

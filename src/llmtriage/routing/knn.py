@@ -36,7 +36,7 @@ class KnnRouter(Router):
     def fit(self, features: Features, scores: np.ndarray) -> Self:
         x = self._space(features)
         if isinstance(x, np.ndarray):
-            self.train_x = np.ascontiguousarray(x.T)
+            self.train_x = np.ascontiguousarray(x)  # rows are training prompts
         else:
             self.train_x = sp.csr_matrix(x.T)
         self.train_y = scores.astype(np.float32)
@@ -45,8 +45,11 @@ class KnnRouter(Router):
     def predict(self, features: Features) -> np.ndarray:
         if self.train_x is None:
             raise RuntimeError("KnnRouter.predict called before fit")
-        sims = self._space(features) @ self.train_x
-        sims = np.asarray(sims) if isinstance(sims, np.ndarray) else sp.csr_matrix(sims).toarray()
+        x = self._space(features)
+        if isinstance(self.train_x, np.ndarray):
+            sims = (self.train_x @ x.T).T  # (n_train, d) @ (d, n): one gemv per request
+        else:
+            sims = sp.csr_matrix(x @ self.train_x).toarray()
         k = min(self.k, sims.shape[1])
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         return np.asarray(self.train_y[top].mean(axis=1))

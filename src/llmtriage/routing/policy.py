@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+_TIE = 1e-9
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -44,7 +46,8 @@ class Policy:
             meets = ok & (quality >= self.threshold * best)
             value = np.where(meets, -cost, -np.inf)
         else:
-            value = quality - self.knob * cost / self.cost_ref
+            # the same tiny cost tie-break as sweep(): equal quality goes to the cheaper model
+            value = quality - (self.knob + _TIE) * cost / self.cost_ref
             if self.bias is not None:
                 value = value + self.bias[None, :]
             value = np.where(ok, value, -np.inf)
@@ -60,7 +63,7 @@ def sweep(quality: np.ndarray, cost: np.ndarray, knobs: np.ndarray, cost_ref: fl
     """Choices (len(knobs), n) of the knob rule at every knob value; ties go to the cheaper."""
     norm = cost / cost_ref
     # A tiny cost tie-break makes equal-quality choices deterministic and cheap.
-    values = quality[None] - (knobs[:, None, None] + 1e-9) * norm[None]
+    values = quality[None] - (knobs[:, None, None] + _TIE) * norm[None]
     return np.argmax(values, axis=2)
 
 

@@ -115,8 +115,12 @@ _CUES: dict[str, tuple[str, ...]] = {
 }
 CUE_NAMES = tuple(_CUES)
 _CUE_RE = re.compile(
-    "|".join(f"(?P<{name}>\\b(?:{'|'.join(words)})(?!\\w))" for name, words in _CUES.items())
+    "|".join(
+        f"(?P<{name}>\\b(?:{'|'.join(words)})(?:s|es|ly|ed|ing|al)?(?!\\w))"
+        for name, words in _CUES.items()
+    )
 )
+_SCAN_CHARS = 32_768
 _APPROVALS = frozenset({"yes", "ok", "okay", "sure", "go ahead", "do it", "continue", "proceed"})
 
 STRUCT_NAMES = (
@@ -156,6 +160,12 @@ def conversation_text(request: ChatRequest) -> str:
     return "\n".join(content_text(m.get("content")) for m in request.messages)
 
 
+def _is_approval(text: str) -> bool:
+    """A short reply that approves what came before ("yes", "Yes, go ahead.", "ok do it")."""
+    words = text.lower().replace(",", " ").replace(".", " ").replace("!", " ").split()
+    return 0 < len(words) <= 4 and (words[0] in _APPROVALS or " ".join(words[:2]) in _APPROVALS)
+
+
 def focus_text(request: ChatRequest, min_chars: int = 80, max_chars: int = 2000) -> str:
     """The segment the answer hinges on: the last message's final block (blank-line separated),
     widened to two blocks when it is tiny. Few-shot prompts and long pasted context share most
@@ -173,8 +183,12 @@ def structural_features(request: ChatRequest, text: str) -> np.ndarray:
     """Dense structural features of a request, in the order of ``STRUCT_NAMES``."""
     msgs = request.messages
     last = content_text(msgs[-1].get("content")) if msgs else ""
+    full_len = len(text)
+    if full_len > _SCAN_CHARS:  # bound the work on huge inputs: head and tail carry the cues
+        text = text[: _SCAN_CHARS // 2] + "\n" + text[-_SCAN_CHARS // 2 :]
     n_chars = max(len(text), 1)
     lower = text.lower()
+    words = (lower.count(" ") + 1) * full_len / n_chars
     cues = dict.fromkeys(CUE_NAMES, 0)
     for match in _CUE_RE.finditer(lower):
         cues[match.lastgroup or ""] += 1
@@ -183,13 +197,13 @@ def structural_features(request: ChatRequest, text: str) -> np.ndarray:
     fmt = request.response_format or {}
     return np.array(
         [
-            np.log1p(len(text)),
-            np.log1p(lower.count(" ") + 1),
+            np.log1p(full_len),
+            np.log1p(words),
             len(msgs),
             roles.count("user"),
             float("system" in roles or "developer" in roles),
             np.log1p(len(last)),
-            np.log1p(len(text) - len(last)),
+            np.log1p(max(full_len - len(last), 0)),
             digits / n_chars,
             np.log1p(lower.count("\n")),
             np.log1p(sum(map(lower.count, "$^=\\+"))),
@@ -198,7 +212,7 @@ def structural_features(request: ChatRequest, text: str) -> np.ndarray:
             len(request.tools or ()),
             float(fmt.get("type") in ("json_object", "json_schema")),
             roles.count("tool"),
-            float(len(msgs) > 2 and last.strip().lower().rstrip(".!") in _APPROVALS),
+            float(len(msgs) > 2 and _is_approval(last)),
             *(np.log1p(cues[name]) for name in CUE_NAMES),
         ],
         dtype=np.float32,

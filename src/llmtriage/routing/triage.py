@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from llmtriage.config import Config, Objective
-from llmtriage.exceptions import RoutingError
-from llmtriage.routing import artifact
+from llmtriage.exceptions import ConfigError, RoutingError
+from llmtriage.routing import artifact, registry
 from llmtriage.routing.calibrate import calibrate
 from llmtriage.routing.cost import CostModel
 from llmtriage.routing.model import RoutingModel, zero_data
@@ -48,8 +48,14 @@ class Triage:
         tier_of = cfg.tier_of()
         # cheapest tier first, then the tier's order of models
         ordered = tuple(m for t in cfg.tiers for m in t.models)
+        registry.spec(cfg.router.kind)  # an unknown router name is a config error
         if cfg.router.artifact:
             model = artifact.load(cfg.router.artifact, expected_models=list(ordered))
+            if model.name != cfg.router.kind:
+                raise ConfigError(
+                    "router.kind",
+                    f"is {cfg.router.kind!r} but the artifact holds a {model.name!r} router",
+                )
             model.cost = _config_costs(cfg, model.models)
         else:
             model = zero_data(ordered, _config_costs(cfg, ordered))
@@ -102,8 +108,18 @@ class Triage:
             )
             for j, m in enumerate(self.model.models)
         )
-        best = int(np.argmax(np.where(allowed if allowed is not None else True, q, -np.inf)))
-        reason = self._reason(i, best, q, c)
+        usable = ok & (allowed if allowed is not None else True)
+        if not usable.any():
+            reason = (
+                f"no model is eligible (estimated costs exceed the tier limits); "
+                f"fell back to the cheapest allowed, {self.model.models[i]} at ${c[i]:.2g}"
+            )
+        else:
+            best = int(np.argmax(np.where(usable, q, -np.inf)))
+            reason = self._reason(i, best, q, c)
+            if not ok.all():
+                excluded = [m for m, e in zip(self.model.models, ok, strict=True) if not e]
+                reason += f"; excluded by tier cost limits: {', '.join(excluded)}"
         return RoutingDecision(
             self.model.models[i], self.tiers[i], estimates, reason, self.model.name
         )
