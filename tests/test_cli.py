@@ -99,7 +99,7 @@ def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], usage: b
 # ---------------------------------------------------------------- routers
 
 
-EXPECTED_ROUTERS = {"rules", "knn", "cluster", "linear", "default"}
+EXPECTED_ROUTERS = {"rules", "knn", "cluster", "linear", "stack", "default"}
 
 
 def test_routers_lists_each_with_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,7 +233,7 @@ def test_unknown_router(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     argv = eval_argv(data_dir / "train.parquet", data_dir / "test.parquet", tmp_path)
     line = one_line_error(capsys, [*argv, "--router", "knnn"])
     assert "'knnn'" in line
-    assert "known: rules, knn, cluster, linear, default" in line
+    assert "known: rules, knn, cluster, linear, stack, default" in line
     argv = ["train", "--data", "x.csv", "--router", "nope", "--out", "a"]
     assert "'nope'" in one_line_error(capsys, argv)
 

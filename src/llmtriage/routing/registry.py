@@ -26,6 +26,7 @@ KINDS: dict[str, type[Router]] = {
 
 BASELINE_FEATURES = FeatureConfig(word_ngrams=1, char_ngrams=(0, 0), focus=False, svd_dims=0)
 DEFAULT_FEATURES = FeatureConfig()
+SPARSE_FEATURES = FeatureConfig(svd_dims=0)  # routers that never read the dense projection
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,29 @@ def _specs() -> list[RouterSpec]:
             BASELINE_FEATURES,
         ),
         RouterSpec("cluster", ClusterRouter.summary, "cluster", {"clusters": 32}),
-        RouterSpec("linear", LinearRouter.summary, "linear", {"alpha": 10.0}),
+        RouterSpec("linear", LinearRouter.summary, "linear", {"alpha": 10.0}, SPARSE_FEATURES),
         RouterSpec(
-            "default",
-            "recommended: stacked linear + cluster + dense-kNN ensemble",
+            "stack",
+            StackRouter.summary + " (linear, cluster, dense kNN)",
             "stack",
             {
                 "members": [
                     {"kind": "linear", "params": {"alpha": 10.0}},
                     {"kind": "cluster", "params": {"clusters": 32}},
                     {"kind": "knn", "params": {"k": 100, "space": "dense"}},
-                ]
+                ],
+                "folds": 3,
             },
+        ),
+        # Chosen by measurement (bench/quality.py; README "Results"): as good as any family we
+        # tried on held-out prompts, and the only one whose request-time cost does not grow
+        # with the training set.
+        RouterSpec(
+            "default",
+            "recommended: the linear router (word + char n-grams, focus segment)",
+            "linear",
+            {"alpha": 10.0},
+            SPARSE_FEATURES,
         ),
     ]
 

@@ -107,7 +107,6 @@ _CUES: dict[str, tuple[str, ...]] = {
         "summari[sz]e",
         "rephrase",
         "rewrite",
-        "list",
         "define",
         "what is",
     ),
