@@ -257,7 +257,7 @@ def test_train_and_test_sharing_prompts(
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
-        ("gateway: {port: 1}\n", "gateway: Extra inputs are not permitted"),
+        ("gatewy: {port: 1}\n", "gatewy: Extra inputs are not permitted"),
         ("tiers: [\n", "bad.yaml is not valid YAML"),
         ("router: {objective: {target_share: {huge: 0.2}}}\n", "unknown tier 'huge'"),
     ],

@@ -115,7 +115,7 @@ def _two_objectives(d: dict[str, Any]) -> None:
 
 
 CASES: list[tuple[str, Mutation, str, str]] = [
-    ("unknown top-level", lambda d: d.update(gateway={"port": 1}), "gateway", "Extra inputs"),
+    ("unknown top-level", lambda d: d.update(gatewy={"port": 1}), "gatewy", "Extra inputs"),
     (
         "unknown nested",
         lambda d: d["models"][0].update(pricee=1),

@@ -142,9 +142,37 @@ def _cmd_route(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from llmtriage.demo import run_offline
+    from llmtriage.demo import run_live, run_offline
 
-    return run_offline(Path(args.out), quiet=args.quiet)
+    if args.offline:
+        return run_offline(Path(args.out), quiet=args.quiet)
+    return run_live(Path(args.out), quiet=args.quiet)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from llmtriage import config
+    from llmtriage.gateway.server import check_exposure, serve
+
+    if args.config:
+        cfg = config.load(args.config)
+        check_exposure(cfg, args.host, args.insecure)
+        serve(cfg, args.host, args.port, args.insecure)
+        return 0
+    from llmtriage.embedded import embedded_config, embedded_triage, sample_split
+    from llmtriage.gateway.app import create_app
+    from llmtriage.gateway.server import uvicorn_config
+
+    cfg = embedded_config("llmtriage.db")
+    check_exposure(cfg, args.host, args.insecure)
+    print("training the embedded router on the bundled sample ...", flush=True)
+    app = create_app(cfg, embedded_triage(cfg, sample_split()[0]))
+    print(
+        f"llmtriage gateway on http://{args.host}:{args.port}/v1 (embedded replay demo)", flush=True
+    )
+    import uvicorn
+
+    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port)).run()
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,10 +200,19 @@ def _parser() -> argparse.ArgumentParser:
     ro.add_argument("--json", action="store_true")
     ro.add_argument("prompt")
     ro.set_defaults(fn=_cmd_route)
-    de = sub.add_parser("demo", help="evaluate the default router on the bundled sample")
+    de = sub.add_parser("demo", help="replay a sample workload through the embedded gateway")
     de.add_argument("--out", default="demo-report")
     de.add_argument("--quiet", action="store_true")
+    de.add_argument("--offline", action="store_true", help="offline evaluation instead")
     de.set_defaults(fn=_cmd_demo)
+    se = sub.add_parser("serve", help="run the OpenAI-compatible gateway")
+    se.add_argument("--config", default=None, help="YAML config (default: the embedded demo)")
+    se.add_argument("--host", default="127.0.0.1")
+    se.add_argument("--port", type=int, default=8080)
+    se.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback address without API keys"
+    )
+    se.set_defaults(fn=_cmd_serve)
     return p
 
 

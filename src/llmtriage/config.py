@@ -25,15 +25,31 @@ class Price(_Strict):
     output_per_mtok: float = Field(ge=0)
 
 
+class ReplayConfig(_Strict):
+    """The replay provider: recorded answers from a tidy dataset (default: the bundled sample)."""
+
+    data: str | None = None
+    latency_ms: float = Field(default=0.0, ge=0)  # mean simulated latency, deterministic
+
+
 class ModelConfig(_Strict):
     name: str = Field(min_length=1)
     provider: Literal["openai", "anthropic", "replay"]
     base_url: str | None = None
-    api_key_env: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     upstream_model: str | None = None
     price: Price
     # Expected completion length, used for the cost estimate before the call.
     expected_output_tokens: int = Field(default=256, ge=1)
+    replay: ReplayConfig | None = None
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> ModelConfig:
+        if self.provider in ("openai", "anthropic") and not self.base_url:
+            raise ValueError(f"provider {self.provider!r} needs base_url")
+        if self.provider != "replay" and self.replay is not None:
+            raise ValueError("replay settings are only for provider 'replay'")
+        return self
 
 
 class TierConfig(_Strict):
@@ -84,12 +100,19 @@ class AuthConfig(_Strict):
     keys: list[KeyConfig] = []
 
 
+class GatewayConfig(_Strict):
+    max_body_bytes: int = Field(default=4 * 2**20, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    default_timeout_s: float = Field(default=600.0, gt=0)  # when the tier sets no max_latency_ms
+
+
 class Config(_Strict):
     models: list[ModelConfig] = Field(min_length=1)
     tiers: list[TierConfig] = Field(min_length=1)
     router: RouterConfig = RouterConfig()
     store: StoreConfig = StoreConfig()
     auth: AuthConfig = AuthConfig()
+    gateway: GatewayConfig = GatewayConfig()
 
     def model(self, name: str) -> ModelConfig:
         """The configured model called ``name`` (KeyError if none)."""
@@ -126,7 +149,15 @@ def _resolve(cfg: Config, base_dir: Path) -> Config:
     if artifact is not None and not Path(artifact).is_absolute():
         router = cfg.router.model_copy(update={"artifact": str(base_dir / artifact)})
         cfg = cfg.model_copy(update={"router": router})
-    return cfg
+    models = [_resolve_replay(m, base_dir) for m in cfg.models]
+    return cfg.model_copy(update={"models": models})
+
+
+def _resolve_replay(model: ModelConfig, base_dir: Path) -> ModelConfig:
+    if model.replay is None or model.replay.data is None or Path(model.replay.data).is_absolute():
+        return model
+    replay = model.replay.model_copy(update={"data": str(base_dir / model.replay.data)})
+    return model.model_copy(update={"replay": replay})
 
 
 def parse(data: Any, base_dir: Path | None = None) -> Config:

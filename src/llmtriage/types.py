@@ -8,6 +8,25 @@ from typing import Any
 Message = dict[str, Any]
 
 
+def content_text(content: Any) -> str:
+    """Text of an OpenAI message ``content`` (a string or a list of typed parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
+def last_user_text(messages: list[Message]) -> str:
+    """Text of the last user message ('' if there is none)."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return content_text(m.get("content"))
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     """One chat completion request, parsed once at the edge.

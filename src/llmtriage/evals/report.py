@@ -76,15 +76,17 @@ def summary_dict(ev: Evaluation) -> dict[str, Any]:
 
 
 def _cell(metric: dict[str, float] | None, style: str) -> str:
-    if not metric or metric.get("value") is None:
-        return "–"
+    """``value [ci_low, ci_high]``; "–" where the metric is undefined (e.g. never reached)."""
 
-    def fmt(v: float) -> str:
+    def fmt(v: float | None) -> str:
+        if v is None or math.isnan(v):
+            return "–"
         return f"{100 * v:.1f}%" if style == "frac" else f"{v:.3f}"
 
-    lo, hi = metric.get("ci_low"), metric.get("ci_high")
-    ci = f" [{fmt(lo)}, {fmt(hi)}]" if lo is not None and hi is not None else ""
-    return fmt(metric["value"]) + ci
+    if not metric or fmt(metric.get("value")) == "–":
+        return "–"
+    ci = f" [{fmt(metric.get('ci_low'))}, {fmt(metric.get('ci_high'))}]"
+    return fmt(metric["value"]) + ("" if ci == " [–, –]" else ci)
 
 
 def markdown(ev: Evaluation, summary: dict[str, Any]) -> str:

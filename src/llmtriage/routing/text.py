@@ -7,11 +7,10 @@ Everything here runs on the request hot path, so it is built from single C-level
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 
-from llmtriage.types import ChatRequest
+from llmtriage.types import ChatRequest, content_text
 
 # Cue families and their trigger words; one alternation regex finds all of them in one pass.
 _CUES: dict[str, tuple[str, ...]] = {
@@ -141,17 +140,6 @@ STRUCT_NAMES = (
     "short_followup",
     *(f"cue_{name}" for name in CUE_NAMES),
 )
-
-
-def content_text(content: Any) -> str:
-    """Text of an OpenAI message ``content`` (a string or a list of typed parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
 
 
 def conversation_text(request: ChatRequest) -> str:

@@ -45,7 +45,6 @@ class Triage:
     def from_config(cls, cfg: Config) -> Triage:
         """Models and tiers from the config; the router from its artifact, or the zero-data
         rules router when none is configured."""
-        tier_of = cfg.tier_of()
         # cheapest tier first, then the tier's order of models
         ordered = tuple(m for t in cfg.tiers for m in t.models)
         registry.spec(cfg.router.kind)  # an unknown router name is a config error
@@ -59,6 +58,13 @@ class Triage:
             model.cost = _config_costs(cfg, model.models)
         else:
             model = zero_data(ordered, _config_costs(cfg, ordered))
+        return cls.for_config(model, cfg)
+
+    @classmethod
+    def for_config(cls, model: RoutingModel, cfg: Config) -> Triage:
+        """A routing model (trained for the config's models) under the config's tiers,
+        thresholds and objective."""
+        tier_of = cfg.tier_of()
         tiers = tuple(tier_of[m] for m in model.models)
         max_cost = {t.name: t.max_cost_per_request_usd or np.inf for t in cfg.tiers}
         policy = _policy(model, np.asarray(tiers), cfg.router.objective)

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible gateway: ``create_app(config)`` builds the ASGI app."""

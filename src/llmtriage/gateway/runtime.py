@@ -1,0 +1,108 @@
+"""Everything one gateway instance holds, built once from the config (no module globals)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import orjson
+
+from llmtriage.config import Config
+from llmtriage.gateway.auth import KeyTable
+from llmtriage.gateway.errors import NotFound
+from llmtriage.providers.base import Provider, Timeouts
+from llmtriage.routing.text import conversation_text
+from llmtriage.routing.triage import Triage
+from llmtriage.store.base import RequestRecord, Store
+from llmtriage.store.writer import BatchWriter
+from llmtriage.telemetry.metrics import Metrics
+from llmtriage.types import ChatRequest, RoutingDecision
+
+AUTO = "triage/auto"
+TIER_PREFIX = "triage/"
+CHARS_PER_TOKEN = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    model: str
+    tier: str
+    decision: RoutingDecision | None
+
+
+@dataclass
+class Gateway:
+    config: Config
+    triage: Triage
+    keys: KeyTable
+    metrics: Metrics
+    providers: dict[str, Provider] = field(default_factory=dict)
+    store: Store | None = None
+    writer: BatchWriter | None = None
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.tier_of = cfg.tier_of()
+        self.tier_names = [t.name for t in cfg.tiers]
+        self.prices = {
+            m.name: (m.price.input_per_mtok, m.price.output_per_mtok) for m in cfg.models
+        }
+        last = cfg.tiers[-1].models
+        self.frontier = max(last, key=lambda m: sum(self.prices[m]))
+        connect = cfg.gateway.connect_timeout_s
+        self.timeouts = {
+            t.name: Timeouts(
+                connect,
+                t.max_latency_ms / 1000 if t.max_latency_ms else cfg.gateway.default_timeout_s,
+            )
+            for t in cfg.tiers
+        }
+        self.virtual = [AUTO, *(TIER_PREFIX + t for t in self.tier_names)]
+
+    def resolve(self, req: ChatRequest) -> Route:
+        """Which model serves the request: the router's choice, a tier's, or a named model."""
+        name = req.model
+        if name == AUTO:
+            d = self.triage.decide(req)
+            return Route(d.model, d.tier, d)
+        if name.startswith(TIER_PREFIX) and name[len(TIER_PREFIX) :] in self.tier_names:
+            d = self.triage.decide(req, tier=name[len(TIER_PREFIX) :])
+            return Route(d.model, d.tier, d)
+        if name in self.tier_of:
+            return Route(name, self.tier_of[name], None)
+        raise NotFound(
+            f"model {name!r} does not exist; use one of {', '.join(self.virtual)} "
+            "or a configured model (GET /v1/models)",
+            "model",
+        )
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        pin, pout = self.prices[model]
+        return (prompt_tokens * pin + completion_tokens * pout) / 1e6
+
+    def prompt_fields(self, req: ChatRequest) -> tuple[str | None, str | None]:
+        """(prompt_hash, prompt) as the store's prompt_storage setting allows."""
+        mode = self.config.store.prompt_storage
+        if mode == "none":
+            return None, None
+        text = conversation_text(req)
+        digest = hashlib.sha256(text.encode("utf-8", "ignore")).hexdigest()
+        return digest, orjson.dumps(req.messages).decode() if mode == "full" else None
+
+    def estimate_tokens(self, req: ChatRequest, output_text: str) -> tuple[int, int]:
+        prompt = round(len(conversation_text(req)) / CHARS_PER_TOKEN)
+        return prompt, max(1, round(len(output_text) / CHARS_PER_TOKEN)) if output_text else 0
+
+    def finish(self, rec: RequestRecord) -> None:
+        """Account a finished request: metrics now, the log record through the batch writer."""
+        m = self.metrics
+        m.requests.labels(rec.model or "-", rec.tier or "-", str(rec.status)).inc()
+        if rec.status < 400 and rec.model:
+            m.cost.labels(rec.model).inc(rec.cost_usd)
+            m.counterfactual.inc(rec.counterfactual_cost_usd)
+            m.tokens.labels(rec.model, "input").inc(rec.prompt_tokens or 0)
+            m.tokens.labels(rec.model, "output").inc(rec.completion_tokens or 0)
+        if rec.overhead_ms is not None:
+            m.overhead.observe(rec.overhead_ms / 1000)
+        if self.writer is not None:
+            self.writer.submit(rec)

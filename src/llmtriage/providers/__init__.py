@@ -1,0 +1,1 @@
+"""Model providers: one adapter per upstream API, all speaking OpenAI chat-completion dicts."""

@@ -1,0 +1,1 @@
+"""The request log, feedback and router versions: SQLite by default, PostgreSQL by URL."""

@@ -1,0 +1,35 @@
+"""Open the store a URL names: the scheme picks the implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llmtriage.exceptions import ConfigError
+from llmtriage.store.base import Store
+from llmtriage.store.sqlite import SqliteStore
+
+STORES: dict[str, Callable[[str], Store]] = {"sqlite": SqliteStore}
+
+# schemes we know but do not ship yet: a clearer error than "unknown scheme"
+_PLANNED = frozenset({"postgresql", "postgres"})
+
+
+def open_store(url: str) -> Store:
+    """The store for ``url`` (``sqlite:///path.db``, ``sqlite:///:memory:``).
+
+    Raises ConfigError (key path ``store.url``) for a scheme that is not supported.
+    """
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.lower() if sep else ""
+    if scheme in STORES:
+        return STORES[scheme](url)
+    # "postgresql+psycopg://" style driver suffixes name the same database
+    if scheme.split("+", 1)[0] in _PLANNED:
+        raise ConfigError(
+            "store.url",
+            "PostgreSQL stores are not available in this version; use sqlite:///path.db",
+        )
+    # name the scheme only: the rest of a URL may hold a password
+    supported = ", ".join(f"{name}://" for name in sorted(STORES))
+    got = f"scheme {scheme!r}" if scheme else "a value that is not a URL"
+    raise ConfigError("store.url", f"unsupported store URL ({got}); supported: {supported}")

@@ -1,0 +1,1 @@
+"""Prometheus metrics (and, later, OpenTelemetry traces) of the gateway."""

@@ -1,0 +1,151 @@
+"""A fake OpenAI-compatible upstream on loopback that answers, fails, stalls or streams on command.
+
+The behaviour of a request is chosen by a directive in its last user message, so concurrent
+requests can ask for different things: ``[fail:503]``, ``[stall:2.0]``, ``[malformed]``,
+``[drop-mid-stream]``, ``[tool]``; otherwise it echoes ``echo: <text>``. Every request received
+(headers and JSON) is kept in ``received``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+_DIRECTIVE = re.compile(r"\[(fail|stall|malformed|drop-mid-stream|tool)(?::([\d.]+))?\]")
+
+
+def _last_user(body: dict[str, Any]) -> str:
+    for m in reversed(body.get("messages") or []):
+        if m.get("role") == "user" and isinstance(m.get("content"), str):
+            return str(m["content"])
+    return ""
+
+
+def _completion(body: dict[str, Any], text: str | None, tool: bool) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if tool:
+        message["tool_calls"] = [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {
+                    "name": body["tools"][0]["function"]["name"],
+                    "arguments": '{"city": "Paris"}',
+                },
+            }
+        ]
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model"),
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop"}
+        ],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
+
+
+class FakeOpenAI:
+    """Run with ``with FakeOpenAI() as fake: ... fake.base_url ...``."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.base_url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.received.append({"headers": dict(request.headers), "json": body})
+        text = _last_user(body)
+        found = _DIRECTIVE.search(text)
+        kind, arg = (found.group(1), found.group(2)) if found else ("", None)
+        if kind == "fail":
+            err = {"error": {"message": "fake failure", "type": "server_error"}}
+            return web.json_response(err, status=int(arg or 500))
+        if kind == "stall":
+            await asyncio.sleep(float(arg or 5))
+        if kind == "malformed":
+            return web.Response(body=b'{"choices": [', content_type="application/json")
+        if body.get("stream"):
+            return await self._stream(request, body, f"echo: {text}", kind)
+        tool = kind == "tool" and bool(body.get("tools"))
+        return web.json_response(_completion(body, None if tool else f"echo: {text}", tool))
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], text: str, kind: str
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": body.get("model"),
+        }
+        pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
+        events = [
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ]
+            }
+        ]
+        events += [
+            {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+            for p in pieces
+        ]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append(
+                {
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 11,
+                        "completion_tokens": len(pieces),
+                        "total_tokens": 11 + len(pieces),
+                    },
+                }
+            )
+        for i, event in enumerate(events):
+            if kind == "drop-mid-stream" and i == 2:
+                assert request.transport is not None
+                request.transport.close()
+                return resp
+            await resp.write(b"data: " + orjson.dumps(base | event) + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        return resp
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
