@@ -14,8 +14,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from fakes.anthropic_upstream import FakeAnthropic
 
+from fakes.anthropic_upstream import FakeAnthropic
 from llmtriage import config
 from llmtriage.gateway.app import create_app
 from llmtriage.gateway.server import BackgroundServer

@@ -6,7 +6,6 @@ The library API and the gateway must make the same decision for the same request
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pandas as pd
