@@ -90,6 +90,15 @@ def _word_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
+def _normalise(text: str) -> bytes:
+    """Lower-cased UTF-8 with every whitespace run as one space; long texts keep head + tail."""
+    if len(text) > _HEAD + _TAIL:
+        text = text[:_HEAD] + text[-_TAIL:]
+    # str.split() knows every Unicode space (NBSP, ideographic, ...); bytes do not
+    raw = " ".join(text.lower().split()).encode("utf-8", "ignore")
+    return raw[:_HEAD] + raw[-_TAIL:] if len(raw) > _HEAD + _TAIL else raw
+
+
 def _focus(request: ChatRequest, config: FeatureConfig) -> str:
     return focus_text(request) if config.focus else ""
 
@@ -113,51 +122,60 @@ class HashedNgrams:
     def buckets(self, text: str, focus: str = "") -> tuple[np.ndarray, np.ndarray]:
         """Unique bucket ids and their counts for a text and, in a namespace of its own,
         its focus (the final segment the answer hinges on)."""
-        parts = self._hashes(text)
-        if focus:
-            parts += [h ^ _FOCUS for h in self._hashes(focus)]
-        if not parts:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        h = np.concatenate(parts) * _MIX
-        ids = (h >> self._shift).astype(np.int64)
+        ids = self.ids(text, focus)
+        if len(ids) == 0:
+            return ids, ids.copy()
         uniq, counts = np.unique(ids, return_counts=True)
         return uniq, counts
 
-    def _hashes(self, text: str) -> list[np.ndarray]:
-        if len(text) > _HEAD + _TAIL:
-            text = text[:_HEAD] + text[-_TAIL:]
-        # str.split() knows every Unicode space (NBSP, ideographic, ...); bytes do not
-        raw = " ".join(text.lower().split()).encode("utf-8", "ignore")
-        if len(raw) > _HEAD + _TAIL:
-            raw = raw[:_HEAD] + raw[-_TAIL:]
+    def ids(self, text: str, focus: str = "") -> np.ndarray:
+        """Bucket id of every n-gram of the text and of its focus (repeats kept)."""
+        raw = _normalise(text)
+        hashed = self._hashes(raw)
+        parts = [h for h, _ in hashed]
+        fraw = _normalise(focus) if focus else b""
+        if fraw and raw.endswith(fraw):
+            # the focus is the text's tail: its n-grams are those starting there (no rehash)
+            offset = len(raw) - len(fraw)
+            parts += [h[np.searchsorted(s, offset) :] ^ _FOCUS for h, s in hashed]
+        elif fraw:
+            parts += [h ^ _FOCUS for h, _ in self._hashes(fraw)]
+        if not parts:
+            return np.empty(0, np.int64)
+        h = np.concatenate(parts) * _MIX
+        return (h >> self._shift).astype(np.int64)
+
+    def _hashes(self, raw: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(hashes, start offsets) per n-gram family of normalised bytes; offsets ascend."""
         b = np.frombuffer(raw, dtype=np.uint8)
         return [*self._word_hashes(b), *self._char_hashes(b)]
 
-    def _word_hashes(self, b: np.ndarray) -> list[np.ndarray]:
+    def _word_hashes(self, b: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         w = _WORD_LUT[b]
         starts, ends = _word_bounds(w)
         if len(starts) == 0:
             return []
         pre = self._prefix(w)
-        out = [_spans(pre, self._inv, starts, ends) ^ np.uint64(1)]
+        uni = _spans(pre, self._inv, starts, ends) ^ np.uint64(1)
+        out = [(uni, starts)]
         if self.config.word_ngrams >= 2 and len(starts) > 1:
             # a bigram is the pair of unigram hashes, combined order-dependently
-            uni = out[0]
-            out.append(uni[:-1] * np.uint64(_P) + uni[1:] ^ np.uint64(2))
+            out.append((uni[:-1] * np.uint64(_P) + uni[1:] ^ np.uint64(2), starts[:-1]))
         return out
 
-    def _char_hashes(self, b: np.ndarray) -> list[np.ndarray]:
+    def _char_hashes(self, b: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         lo, hi = self.config.char_ngrams
         if lo <= 0:
             return []
         c = _CHAR_LUT[b]
         pre = self._prefix(c)
         out = []
+        positions = np.arange(len(c) + 1)
         for n in range(lo, hi + 1):
             if len(c) < n:
                 break
-            start = np.arange(len(c) - n + 1)
-            out.append(_spans(pre, self._inv, start, start + n) ^ np.uint64(16 + n))
+            start = positions[: len(c) - n + 1]
+            out.append((_spans(pre, self._inv, start, start + n) ^ np.uint64(16 + n), start))
         return out
 
 
@@ -206,13 +224,26 @@ class Featurizer:
         return featurizer
 
     def _row(self, text: str, focus: str) -> tuple[np.ndarray, np.ndarray]:
-        ids, counts = self.ngrams.buckets(text, focus)
-        cols = self.columns[ids]
-        keep = cols >= 0
-        cols = cols[keep]
-        vals = (1 + np.log(counts[keep])).astype(np.float32) * self.idf[cols]
+        cols, counts = self._column_counts(self.ngrams.ids(text, focus))
+        vals = (1 + np.log(counts)).astype(np.float32) * self.idf[cols]
         norm = float(np.sqrt(vals @ vals))
         return cols, vals / norm if norm > 0 else vals
+
+    def _column_counts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Kept columns (ascending) and their counts. Columns are mapped before counting so
+        the sort runs on small integers: a radix sort when they fit in 16 bits."""
+        cols = self.columns[ids]
+        cols = cols[cols >= 0]
+        if len(cols) == 0:
+            return cols, cols.copy()
+        if self.n_columns <= 1 << 16:
+            cols = cols.astype(np.uint16)
+        cols = np.sort(cols, kind="stable")
+        first = np.empty(len(cols), dtype=bool)
+        first[0] = True
+        np.not_equal(cols[1:], cols[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        return cols[starts].astype(np.int32), np.diff(starts, append=len(cols))
 
     def transform(self, requests: list[ChatRequest]) -> Features:
         """Featurize a batch of requests (the same code path serves one request)."""

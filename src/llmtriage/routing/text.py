@@ -7,12 +7,15 @@ Everything here runs on the request hot path, so it is built from single C-level
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 
 from llmtriage.types import ChatRequest, content_text
 
-# Cue families and their trigger words; one alternation regex finds all of them in one pass.
+# Cue families and their triggers. Words take ``[sz]`` classes, optional ``x?`` letters and
+# the suffixes below; ``word*`` is a prefix; entries with spaces (a hyphen counts as one) are
+# phrases; anything else is a literal symbol. "(a)" stands for an option label "a)".."e)".
 _CUES: dict[str, tuple[str, ...]] = {
     "reasoning": (
         "prove",
@@ -44,9 +47,9 @@ _CUES: dict[str, tuple[str, ...]] = {
         "sum of",
         "modulo",
         "prime",
-        "eigen\\w*",
-        "\\\\frac",
-        "\\\\sum",
+        "eigen*",
+        "\\frac",
+        "\\sum",
     ),
     "code": (
         "def",
@@ -73,7 +76,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         "reaction",
         "electron",
         "protein",
-        "thermodynamic\\w*",
+        "thermodynamic*",
         "entropy",
         "catalyst",
         "isomer",
@@ -109,15 +112,80 @@ _CUES: dict[str, tuple[str, ...]] = {
         "define",
         "what is",
     ),
-    "choice": ("\\(?[a-e]\\)", "answer:", "option", "choices?"),
+    "choice": ("(a)", "answer:", "option", "choices?"),
 }
 CUE_NAMES = tuple(_CUES)
-_CUE_RE = re.compile(
-    "|".join(
-        f"(?P<{name}>\\b(?:{'|'.join(words)})(?:s|es|ly|ed|ing|al)?(?!\\w))"
-        for name, words in _CUES.items()
-    )
-)
+_SUFFIXES = ("", "s", "es", "ly", "ed", "ing", "al")
+
+
+def _expand(pattern: str) -> list[str]:
+    """The words a cue pattern stands for (``[sz]`` classes, optional ``s?``/``-?``)."""
+    words = [""]
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "[":
+            j = pattern.index("]", i)
+            words = [w + c for w in words for c in pattern[i + 1 : j]]
+            i = j + 1
+        elif i + 1 < len(pattern) and pattern[i + 1] == "?":
+            words = [w + o for w in words for o in ("", pattern[i])]
+            i += 2
+        else:
+            words = [w + pattern[i] for w in words]
+            i += 1
+    return words
+
+
+class _CueTable:
+    """The cue lists compiled for speed: a dict lookup per word, ``str.count`` for phrases
+    and symbols; the first family listing a word wins."""
+
+    def __init__(self) -> None:
+        self.words: dict[str, str] = {}
+        self.prefixes: list[tuple[str, str]] = []
+        self.phrases: list[tuple[str, str]] = []  # " a b " in the space-joined words
+        self.symbols: list[tuple[str, str]] = []  # literal text in the lower-cased input
+        for family, entries in _CUES.items():
+            for entry in entries:
+                self._add(family, entry)
+
+    def _add(self, family: str, entry: str) -> None:
+        if entry == "(a)":
+            return  # option labels: counted by _OPTION_RE
+        if entry.endswith("*"):
+            self.prefixes.append((entry[:-1], family))
+        elif re.fullmatch(r"[a-z\[\]?\- ]+", entry):
+            for form in (f.replace("-", " ") for f in _expand(entry)):
+                if " " in form:
+                    self.phrases.append((f" {form} ", family))
+                for suffix in () if " " in form else _SUFFIXES:
+                    self.words.setdefault(form + suffix, family)
+        else:
+            self.symbols.append((entry, family))
+
+    def counts(self, lower: str) -> dict[str, int]:
+        words = lower.translate(_PUNCT_TO_SPACE).split()
+        found = Counter(map(self.words.get, words))
+        cues = {name: found.get(name, 0) for name in CUE_NAMES}
+        for prefix, family in self.prefixes:
+            if prefix in lower:
+                cues[family] += sum(w.startswith(prefix) for w in words)
+        joined = f" {' '.join(words)} "
+        for phrase, family in self.phrases:
+            cues[family] += joined.count(phrase)
+        for symbol, family in self.symbols:
+            cues[family] += lower.count(symbol)
+        if ")" in lower:
+            cues["choice"] += sum(
+                m.start() == 0 or not lower[m.start() - 1].isalnum()
+                for m in _OPTION_RE.finditer(lower)
+            )
+        return cues
+
+
+_PUNCT_TO_SPACE = str.maketrans(dict.fromkeys("!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~", " "))
+_OPTION_RE = re.compile(r"[a-e]\)")
+_CUE_TABLE = _CueTable()
 _SCAN_CHARS = 32_768
 _APPROVALS = frozenset({"yes", "ok", "okay", "sure", "go ahead", "do it", "continue", "proceed"})
 
@@ -176,9 +244,7 @@ def structural_features(request: ChatRequest, text: str) -> np.ndarray:
     n_chars = max(len(text), 1)
     lower = text.lower()
     words = (lower.count(" ") + 1) * full_len / n_chars
-    cues = dict.fromkeys(CUE_NAMES, 0)
-    for match in _CUE_RE.finditer(lower):
-        cues[match.lastgroup or ""] += 1
+    cues = _CUE_TABLE.counts(lower)
     digits = sum(map(lower.count, "0123456789"))
     roles = [m.get("role") for m in msgs]
     fmt = request.response_format or {}

@@ -15,7 +15,6 @@ column list comes from: the ``RequestRecord`` dataclass fields).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from llmtriage.exceptions import ConfigError, RequestError
 from llmtriage.store.base import FeedbackRecord, RequestRecord, Store
@@ -58,7 +59,11 @@ def _json_default(value: object) -> Any:
 
 def _encode(name: str, value: Any) -> Any:
     if name in JSON_COLUMNS:
-        return None if value is None else json.dumps(value, default=_json_default)
+        if value is None:
+            return None
+        # orjson writes numpy arrays and scalars natively; the default catches the rest
+        opts = orjson.OPT_SERIALIZE_NUMPY
+        return orjson.dumps(value, default=_json_default, option=opts).decode()
     if name in BOOL_COLUMNS:
         return int(bool(value))
     return value
@@ -74,7 +79,7 @@ def request_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     out = dict(zip(REQUEST_COLUMNS, row, strict=True))
     for name in JSON_COLUMNS:
         if out[name] is not None:
-            out[name] = json.loads(out[name])
+            out[name] = orjson.loads(out[name])
     for name in BOOL_COLUMNS:
         out[name] = bool(out[name])
     return out
