@@ -57,6 +57,8 @@ class TierConfig(_Strict):
     models: list[str] = Field(min_length=1)
     max_latency_ms: float | None = Field(default=None, gt=0)
     max_cost_per_request_usd: float | None = Field(default=None, gt=0)
+    fallback: bool = True  # on failure, try the tier's other models
+    escalate: bool = True  # then the next tier's models
 
 
 class Objective(_Strict):
@@ -100,10 +102,29 @@ class AuthConfig(_Strict):
     keys: list[KeyConfig] = []
 
 
+class RetryConfig(_Strict):
+    """Retries of one model on 429/5xx/timeouts before falling back to the next."""
+
+    attempts: int = Field(default=2, ge=1)  # per model, the first call included
+    backoff_s: float = Field(default=0.1, ge=0)  # base of the jittered exponential backoff
+    max_backoff_s: float = Field(default=2.0, ge=0)  # a longer Retry-After moves on instead
+
+
+class BreakerConfig(_Strict):
+    """Per-model circuit breaker: opens after ``failures`` within ``window_s``."""
+
+    failures: int = Field(default=5, ge=1)
+    window_s: float = Field(default=30.0, gt=0)
+    cooldown_s: float = Field(default=15.0, gt=0)  # open this long, then one half-open probe
+
+
 class GatewayConfig(_Strict):
     max_body_bytes: int = Field(default=4 * 2**20, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    first_token_timeout_s: float | None = Field(default=None, gt=0)  # None: the total applies
     default_timeout_s: float = Field(default=600.0, gt=0)  # when the tier sets no max_latency_ms
+    retries: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
 
 
 class Config(_Strict):

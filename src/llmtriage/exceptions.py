@@ -53,20 +53,24 @@ class ProviderError(TriageError):
 class ProviderHTTPError(ProviderError):
     """The upstream answered with an error status."""
 
-    def __init__(self, status: int, provider: str, model: str, body: str) -> None:
+    def __init__(
+        self, status: int, provider: str, model: str, body: str, retry_after: float | None = None
+    ) -> None:
         self.status = status
         self.provider = provider
         self.model = model
         self.body = body
+        self.retry_after = retry_after  # seconds the upstream asked us to wait, if it did
         super().__init__(f"{provider}/{model} answered HTTP {status}: {body[:200]}")
 
 
 class AllProvidersFailed(ProviderError):
-    """Every attempt (retries, fallbacks, escalations) failed."""
+    """Every attempt (retries, fallbacks, escalations) failed; ``attempts`` lists them."""
 
     def __init__(self, attempts: list[str]) -> None:
         self.attempts = attempts
-        super().__init__("all providers failed: " + "; ".join(attempts))
+        tried = "; ".join(attempts) if attempts else "no model available (circuits open)"
+        super().__init__(f"all providers failed after {len(attempts)} attempts: {tried}")
 
 
 class BudgetExceeded(TriageError):

@@ -4,11 +4,17 @@ The behaviour of a request is chosen by a directive in its last user message, so
 requests can ask for different things: ``[fail:503]``, ``[stall:2.0]``, ``[malformed]``,
 ``[drop-mid-stream]``, ``[tool]``; otherwise it echoes ``echo: <text>``. Every request received
 (headers and JSON) is kept in ``received``.
+
+Two more ways to fail, for resilience tests: ``fail_next(n, status, retry_after)`` fails the
+next ``n`` requests whatever they say, and ``FakeOpenAI(chaos=0.3)`` gives a seeded random 30%
+of requests one of the ``CHAOS`` faults (error statuses, stalls, garbled JSON, a connection
+dropped before any content).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import threading
 import time
@@ -52,36 +58,81 @@ def _completion(body: dict[str, Any], text: str | None, tool: bool) -> dict[str,
     }
 
 
+CHAOS = (
+    "fail:500",
+    "fail:503",
+    "fail:429",
+    "stall:3",  # before the response (a timeout)
+    "stall-stream:3",  # streams: after the role chunk, before any content
+    "malformed",
+    "drop-before-content",
+)
+
+
 class FakeOpenAI:
     """Run with ``with FakeOpenAI() as fake: ... fake.base_url ...``."""
 
-    def __init__(self) -> None:
+    def __init__(self, chaos: float = 0.0, seed: int = 0) -> None:
         self.received: list[dict[str, Any]] = []
         self.base_url = ""
+        self.chaos = chaos
+        self.faults: dict[str, int] = {}  # chaos faults injected, by kind
+        self._rng = random.Random(seed)
+        self._queue: list[tuple[str, str | None, float | None]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
+
+    def fail_next(self, n: int, status: int = 503, retry_after: float | None = None) -> None:
+        """Fail the next ``n`` requests with ``status`` (and a ``retry-after-ms`` header)."""
+        self._queue.extend([("fail", str(status), retry_after)] * n)
+
+    def misbehave_next(self, n: int, kind: str, arg: str | None = None) -> None:
+        """The next ``n`` requests get fault ``kind`` (one of ``CHAOS``' kinds)."""
+        self._queue.extend([(kind, arg, None)] * n)
+
+    def heal(self) -> None:
+        """Forget queued faults."""
+        self._queue.clear()
+
+    def _directive(self, text: str) -> tuple[str, str | None]:
+        if self.chaos and self._rng.random() < self.chaos:
+            fault = self._rng.choice(CHAOS)
+            self.faults[fault] = self.faults.get(fault, 0) + 1
+            kind, _, arg = fault.partition(":")
+            return kind, arg or None
+        found = _DIRECTIVE.search(text)
+        return (found.group(1), found.group(2)) if found else ("", None)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.received.append({"headers": dict(request.headers), "json": body})
         text = _last_user(body)
-        found = _DIRECTIVE.search(text)
-        kind, arg = (found.group(1), found.group(2)) if found else ("", None)
+        kind, arg, wait = self._queue.pop(0) if self._queue else (*self._directive(text), None)
         if kind == "fail":
             err = {"error": {"message": "fake failure", "type": "server_error"}}
-            return web.json_response(err, status=int(arg or 500))
-        if kind == "stall":
+            headers = {} if wait is None else {"retry-after-ms": str(int(wait * 1000))}
+            return web.json_response(err, status=int(arg or 500), headers=headers)
+        if kind == "stall" or (kind == "stall-stream" and not body.get("stream")):
             await asyncio.sleep(float(arg or 5))
         if kind == "malformed":
             return web.Response(body=b'{"choices": [', content_type="application/json")
+        if kind == "drop-before-content" and not body.get("stream"):
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
         if body.get("stream"):
-            return await self._stream(request, body, f"echo: {text}", kind)
+            return await self._stream(request, body, f"echo: {text}", kind, arg)
         tool = kind == "tool" and bool(body.get("tools"))
         return web.json_response(_completion(body, None if tool else f"echo: {text}", tool))
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], text: str, kind: str
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        text: str,
+        kind: str,
+        arg: str | None = None,
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
@@ -120,7 +171,10 @@ class FakeOpenAI:
                 }
             )
         for i, event in enumerate(events):
-            if kind == "drop-mid-stream" and i == 2:
+            if kind == "stall-stream" and i == 1:
+                await asyncio.sleep(float(arg or 5))
+            cut = {"drop-mid-stream": 2, "drop-before-content": 1}.get(kind)
+            if i == cut:
                 assert request.transport is not None
                 request.transport.close()
                 return resp

@@ -95,14 +95,23 @@ def test_tool_use_and_streaming(claude: tuple[FakeAnthropic, openai.OpenAI, Path
     )
 
 
-def test_upstream_error_maps_to_502(claude: tuple[FakeAnthropic, openai.OpenAI, Path]) -> None:
+def test_overload_is_retried_then_maps_to_502(
+    claude: tuple[FakeAnthropic, openai.OpenAI, Path],
+) -> None:
     upstream, client, _ = claude
-    upstream.reply_error(529, "overloaded_error", "Overloaded")
+    upstream.reply_error(529, "overloaded_error", "Overloaded").reply_text("second try")
+    resp = client.chat.completions.create(
+        model="claude-x", messages=[{"role": "user", "content": "x"}]
+    )
+    assert resp.choices[0].message.content == "second try"
+    for _ in range(2):  # the retry fails too: one model only, so a clean 502
+        upstream.reply_error(529, "overloaded_error", "Overloaded")
     with pytest.raises(openai.APIStatusError) as err:
         client.chat.completions.create(
             model="claude-x", messages=[{"role": "user", "content": "x"}]
         )
     assert err.value.status_code == 502 and "529" in err.value.message
+    assert "2 attempts" in err.value.message
 
 
 def _logged_rows(db: Path, n: int) -> list[tuple[object, ...]]:

@@ -125,11 +125,13 @@ class _Handlers:
 
     async def healthz(self, request: Request) -> Response:
         w = self.gw.writer
+        circuits = {m: b.state for m, b in self.gw.breakers.items()}
         return _json(
             {
-                "status": "ok",
+                "status": "degraded" if "open" in circuits.values() else "ok",
                 "router": self.gw.triage.model.name,
                 "models": len(self.gw.providers),
+                "circuits": circuits,
                 "log": None
                 if w is None
                 else {"written": w.written, "pending": w.pending, "failures": w.failures},

@@ -1,13 +1,13 @@
-"""POST /v1/chat/completions: parse once, route, call, answer, log.
+"""POST /v1/chat/completions: parse once, route, call (with fallback), answer, log.
 
 Streaming and non-streaming share the accounting in ``_settle`` (usage, cost, headers, log).
-A stream is held until the upstream has produced its first chunk, so an upstream failure
-before that is a clean HTTP error, never a 200 with an error inside.
+A stream is held until the upstream has produced its first content chunk, so a failure before
+that falls back (``attempts``) or becomes a clean HTTP error, never a 200 with an error inside;
+a failure after it ends the stream with an error event.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,17 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from llmtriage.exceptions import ProviderError, ProviderHTTPError, TriageError
-from llmtriage.gateway.errors import PayloadTooLarge, error_body, error_response
+from llmtriage.gateway import attempts
+from llmtriage.gateway.call import Call
+from llmtriage.gateway.errors import PayloadTooLarge, error_body
 from llmtriage.gateway.parse import chat_request, json_body
 from llmtriage.gateway.runtime import Gateway, Route
-from llmtriage.store.base import RequestRecord
 from llmtriage.types import ChatRequest, content_text
 
 JSON_TYPE = "application/json"
-
-
-def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
 
 
 async def read_body(gw: Gateway, request: Request) -> bytes:
@@ -39,60 +36,6 @@ async def read_body(gw: Gateway, request: Request) -> bytes:
     if len(raw) > limit:
         raise PayloadTooLarge(f"request body exceeds {limit} bytes", "body")
     return raw
-
-
-class Call:
-    """One request's bookkeeping from arrival to the log record."""
-
-    def __init__(self, gw: Gateway, request: Request) -> None:
-        self.gw = gw
-        self.t0 = time.perf_counter()
-        self.upstream_s = 0.0
-        self.rec = RequestRecord(
-            id=new_request_id(), ts=time.time(), requested_model="", status=200
-        )
-        self.session_header = request.headers.get("x-triage-session-id")
-
-    def start(self, req: ChatRequest, route: Route, key_name: str | None) -> None:
-        rec = self.rec
-        rec.requested_model, rec.key_name = req.model, key_name
-        rec.session_id = self.session_header or req.session_id
-        rec.model, rec.tier = route.model, route.tier
-        if route.decision is not None:
-            rec.router = route.decision.router
-            rec.estimates = [
-                {"model": e.model, "quality": round(e.quality, 4), "cost_usd": e.cost_usd}
-                for e in route.decision.estimates
-            ]
-        rec.prompt_hash, rec.prompt = self.gw.prompt_fields(req)
-
-    def headers(self, cost: float, estimated: bool) -> dict[str, str]:
-        overhead = (time.perf_counter() - self.t0 - self.upstream_s) * 1000
-        self.rec.overhead_ms = overhead
-        return {
-            "x-triage-request-id": self.rec.id,
-            "x-triage-tier": self.rec.tier or "",
-            "x-triage-model": self.rec.model or "",
-            "x-triage-cost-usd": f"{cost:.8f}" + (" (estimated)" if estimated else ""),
-            "x-triage-overhead-ms": f"{overhead:.3f}",
-        }
-
-    def attempt(self, status: int, error: str | None = None) -> None:
-        self.rec.attempts.append(
-            {
-                "model": self.rec.model,
-                "status": status,
-                "ms": round(self.upstream_s * 1000, 3),
-                **({"error": error[:300]} if error else {}),
-            }
-        )
-
-    def fail(self, exc: TriageError) -> Response:
-        self.rec.status = error_response(exc).status_code
-        self.rec.error = str(exc)[:500]
-        self.rec.latency_ms = (time.perf_counter() - self.t0) * 1000
-        self.gw.finish(self.rec)
-        return error_response(exc, {"x-triage-request-id": self.rec.id})
 
 
 def _settle(
@@ -134,19 +77,12 @@ async def chat_completions(gw: Gateway, request: Request) -> Response:
     except TriageError as exc:
         return call.fail(exc)
     call.start(req, route, key.name if key else None)
-    provider = gw.providers[route.model]
-    timeouts = gw.timeouts[route.tier]
     if body.get("stream"):
-        return await _stream(call, req, body, provider.stream(body, timeouts))
-    started = time.perf_counter()
+        return await _stream(call, req, route, body)
     try:
-        completion = await provider.complete(body, timeouts)
-    except ProviderError as exc:
-        call.upstream_s = time.perf_counter() - started
-        call.attempt(getattr(exc, "status", 0), str(exc))
+        completion = await attempts.complete(gw, call, route, body)
+    except TriageError as exc:
         return call.fail(exc)
-    call.upstream_s = time.perf_counter() - started
-    call.attempt(200)
     meta = completion.pop("llmtriage", None) or {}
     choices = completion.get("choices") or [{}]
     text = content_text((choices[0].get("message") or {}).get("content"))
@@ -161,20 +97,12 @@ def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-async def _stream(
-    call: Call, req: ChatRequest, body: dict[str, Any], chunks: AsyncIterator[dict[str, Any]]
-) -> Response:
-    started = time.perf_counter()
-    try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        return call.fail(ProviderError(f"{call.rec.model}: empty stream"))
-    except ProviderError as exc:
-        call.upstream_s = time.perf_counter() - started
-        call.attempt(getattr(exc, "status", 0), str(exc))
-        return call.fail(exc)
-    call.upstream_s = time.perf_counter() - started
+async def _stream(call: Call, req: ChatRequest, route: Route, body: dict[str, Any]) -> Response:
     call.rec.stream = True
+    try:
+        held, chunks = await attempts.open_stream(call.gw, call, route, body)
+    except TriageError as exc:
+        return call.fail(exc)
     call.rec.ttft_ms = (time.perf_counter() - call.t0) * 1000
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     # the stream's real cost is known at its end (in the log); the header carries the estimate
@@ -183,14 +111,14 @@ async def _stream(
     )
     headers = call.headers(estimate, True)
     return StreamingResponse(
-        _relay(call, req, first, chunks, wants_usage), 200, headers, "text/event-stream"
+        _relay(call, req, held, chunks, wants_usage), 200, headers, "text/event-stream"
     )
 
 
 async def _relay(
     call: Call,
     req: ChatRequest,
-    first: dict[str, Any],
+    held: list[dict[str, Any]],
     chunks: AsyncIterator[dict[str, Any]],
     wants_usage: bool,
 ) -> AsyncIterator[bytes]:
@@ -198,7 +126,8 @@ async def _relay(
     usage: dict[str, Any] | None = None
     meta: dict[str, Any] = {}
     parts: list[str] = []
-    chunk: dict[str, Any] | None = first
+    pending = iter(held)
+    chunk: dict[str, Any] | None = next(pending)
     try:
         while chunk is not None:
             meta = chunk.pop("llmtriage", None) or meta
@@ -210,15 +139,21 @@ async def _relay(
                     parts.append(delta["content"])
             if chunk.get("choices") or wants_usage:
                 yield _sse(chunk)
-            chunk = await anext(chunks, None)
-        call.attempt(200)
+            chunk = next(pending, None)
+            if chunk is None:
+                chunk = await anext(chunks, None)
         yield b"data: [DONE]\n\n"
-    except ProviderError as exc:
-        status = exc.status if isinstance(exc, ProviderHTTPError) else 502
-        call.attempt(status, str(exc))
+    except ProviderError as exc:  # after the first chunk: the client sees an error event
+        model = call.rec.model or ""
+        status = exc.status if isinstance(exc, ProviderHTTPError) else 0
+        call.attempt(model, status, 0.0, f"mid-stream: {exc}")
+        call.gw.breakers[model].failure()
         call.rec.status, call.rec.error = 502, str(exc)[:500]
         yield _sse(error_body(exc))
     finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:  # frees the upstream connection if the client went away
+            await close()
         _settle(call, req, usage, meta, "".join(parts))
         call.rec.latency_ms = (time.perf_counter() - call.t0) * 1000
         call.gw.finish(call.rec)

@@ -29,6 +29,10 @@ class PayloadTooLarge(RequestError):
     """Request body above the configured limit (HTTP 413)."""
 
 
+class UpstreamRejected(RequestError):
+    """The upstream model refused the request itself (HTTP 400/413/422): the client's to fix."""
+
+
 # Most specific first: the first matching class decides.
 STATUS: tuple[tuple[type[TriageError], int, str], ...] = (
     (NotFound, 404, "not_found_error"),

@@ -9,6 +9,7 @@ import orjson
 
 from llmtriage.config import Config
 from llmtriage.gateway.auth import KeyTable
+from llmtriage.gateway.breaker import CircuitBreaker
 from llmtriage.gateway.errors import NotFound
 from llmtriage.providers.base import Provider, Timeouts
 from llmtriage.routing.text import conversation_text
@@ -49,14 +50,16 @@ class Gateway:
         }
         last = cfg.tiers[-1].models
         self.frontier = max(last, key=lambda m: sum(self.prices[m]))
-        connect = cfg.gateway.connect_timeout_s
+        gcfg = cfg.gateway
         self.timeouts = {
             t.name: Timeouts(
-                connect,
-                t.max_latency_ms / 1000 if t.max_latency_ms else cfg.gateway.default_timeout_s,
+                gcfg.connect_timeout_s,
+                t.max_latency_ms / 1000 if t.max_latency_ms else gcfg.default_timeout_s,
+                gcfg.first_token_timeout_s,
             )
             for t in cfg.tiers
         }
+        self.breakers = {m.name: CircuitBreaker(m.name, gcfg.breaker) for m in cfg.models}
         self.virtual = [AUTO, *(TIER_PREFIX + t for t in self.tier_names)]
 
     def resolve(self, req: ChatRequest) -> Route:

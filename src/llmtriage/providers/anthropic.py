@@ -26,7 +26,7 @@ from llmtriage.providers.anthropic_translate import (
     to_openai_response,
     to_openai_usage,
 )
-from llmtriage.providers.base import JSON, Provider, Timeouts
+from llmtriage.providers.base import JSON, Provider, Timeouts, retry_after
 
 ANTHROPIC_VERSION = "2023-06-01"
 PROVIDER = "anthropic"
@@ -194,7 +194,7 @@ class AnthropicProvider(Provider):
             async with self._post(payload, timeouts) as response:
                 raw = await response.read()
                 if response.status >= 400:
-                    raise self._http_error(response.status, raw)
+                    raise self._http_error(response, raw)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self._transport_error(exc) from exc
         return to_openai_response(self._json(raw), self.name, int(time.time()))
@@ -211,7 +211,7 @@ class AnthropicProvider(Provider):
         try:
             async with self._post(payload, timeouts) as response:
                 if response.status >= 400:
-                    raise self._http_error(response.status, await response.read())
+                    raise self._http_error(response, await response.read())
                 async for piece in response.content.iter_any():
                     for event, data in decoder.feed(piece):
                         for chunk in translator.translate(event, self._json(data)):
@@ -238,9 +238,10 @@ class AnthropicProvider(Provider):
             raise ProviderError(f"{PROVIDER}/{self.name}: upstream sent non-object JSON")
         return value
 
-    def _http_error(self, status: int, raw: bytes) -> ProviderHTTPError:
-        text = self._scrub(raw.decode("utf-8", "replace"))
-        return ProviderHTTPError(status, PROVIDER, self.name, text[:_ERROR_BODY_LIMIT])
+    def _http_error(self, response: aiohttp.ClientResponse, raw: bytes) -> ProviderHTTPError:
+        text = self._scrub(raw.decode("utf-8", "replace"))[:_ERROR_BODY_LIMIT]
+        wait = retry_after(response.headers)
+        return ProviderHTTPError(response.status, PROVIDER, self.name, text, wait)
 
     def _transport_error(self, exc: BaseException) -> ProviderError:
         if isinstance(exc, TimeoutError):

@@ -10,9 +10,11 @@ exception escapes an adapter.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 JSON = dict[str, Any]
@@ -20,10 +22,34 @@ JSON = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Per-attempt limits in seconds (None = no limit)."""
+    """Per-attempt limits in seconds (None = no limit). ``first_token`` bounds the wait for
+    a stream's first chunk; the gateway enforces it, adapters enforce the other two."""
 
     connect: float | None = 10.0
     total: float | None = None
+    first_token: float | None = None
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds an error response asks the client to wait: ``retry-after-ms`` (OpenAI),
+    ``retry-after`` as seconds or as an HTTP date; None when absent or unreadable."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 class Provider(ABC):

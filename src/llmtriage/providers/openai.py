@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 
 from llmtriage.exceptions import ProviderError, ProviderHTTPError
-from llmtriage.providers.base import JSON, Provider, Timeouts
+from llmtriage.providers.base import JSON, Provider, Timeouts, retry_after
 
 _MAX_ERROR_BODY = 2000
 
@@ -53,7 +53,8 @@ class OpenAIProvider(Provider):
     async def _check(self, resp: aiohttp.ClientResponse) -> None:
         if resp.status >= 400:
             text = (await resp.read())[:_MAX_ERROR_BODY].decode("utf-8", "replace")
-            raise ProviderHTTPError(resp.status, "openai", self.name, text)
+            wait = retry_after(resp.headers)
+            raise ProviderHTTPError(resp.status, "openai", self.name, text, wait)
 
     async def complete(self, body: JSON, timeouts: Timeouts) -> JSON:
         try:
