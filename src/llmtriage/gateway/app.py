@@ -16,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from llmtriage import __version__
 from llmtriage.config import Config
 from llmtriage.exceptions import ConfigError, RequestError, TriageError
 from llmtriage.gateway.auth import KeyTable
 from llmtriage.gateway.completions import chat_completions, read_body
 from llmtriage.gateway.errors import NotFound, error_response
+from llmtriage.gateway.openapi import openapi
 from llmtriage.gateway.parse import chat_request, json_body
 from llmtriage.gateway.runtime import Gateway
 from llmtriage.providers.factory import ProviderFactory
@@ -138,6 +140,9 @@ class _Handlers:
             }
         )
 
+    async def openapi(self, request: Request) -> Response:
+        return _json(openapi(__version__))
+
     async def metrics(self, request: Request) -> Response:
         return Response(self.gw.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -171,6 +176,7 @@ def create_app(config: Config, triage: Triage | None = None) -> Starlette:
         Route("/v1/feedback", h.feedback, methods=["POST"]),
         Route("/healthz", h.healthz, methods=["GET"]),
         Route("/metrics", h.metrics, methods=["GET"]),
+        Route("/openapi.json", h.openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gw

@@ -37,6 +37,12 @@ def _check_message(i: int, m: Any) -> None:
             f"messages[{i}].content must be a string or a list of parts",
             f"messages[{i}].content",
         )
+    for j, part in enumerate(content if isinstance(content, list) else ()):
+        where = f"messages[{i}].content[{j}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise RequestError(f"{where} must be an object with a string type", where)
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            raise RequestError(f"{where}.text must be a string", f"{where}.text")
     if content is None and role in ("user", "system", "developer"):
         raise RequestError(f"messages[{i}].content is required", f"messages[{i}].content")
 
@@ -62,6 +68,7 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
     fmt = _optional(body, "response_format", dict, "an object")
     user = _optional(body, "user", str, "a string")
     _optional(body, "stream", bool, "a boolean")
+    _optional(body, "stream_options", dict, "an object")
     _optional(body, "max_tokens", int, "an integer")
     return ChatRequest(
         messages=messages, model=model, tools=tools, response_format=fmt, session_id=user
