@@ -62,8 +62,8 @@ CHAOS = (
     "fail:500",
     "fail:503",
     "fail:429",
-    "stall:3",  # before the response (a timeout)
-    "stall-stream:3",  # streams: after the role chunk, before any content
+    "stall:4",  # before the response (a timeout)
+    "stall-stream:4",  # streams: after the role chunk, before any content
     "malformed",
     "drop-before-content",
 )

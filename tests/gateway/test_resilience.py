@@ -22,13 +22,13 @@ from llmtriage.gateway.app import create_app
 from llmtriage.gateway.server import BackgroundServer
 
 FAST = {
-    "first_token_timeout_s": 0.5,
+    "first_token_timeout_s": 1.0,
     "retries": {"attempts": 2, "backoff_s": 0.01, "max_backoff_s": 0.5},
 }
 
 
 def _config(
-    flaky: str, healthy: str, db: Path, breaker: dict[str, Any], timeout_ms: float = 1000
+    flaky: str, healthy: str, db: Path, breaker: dict[str, Any], timeout_ms: float = 2000
 ) -> config.Config:
     """small-1 and mid-1 on the flaky upstream, big-1 (frontier) on the healthy one."""
     cfg = gateway_config(flaky, db).model_dump(exclude_none=True)
