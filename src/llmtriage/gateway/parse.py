@@ -26,7 +26,7 @@ def _check_message(i: int, m: Any) -> None:
     if not isinstance(m, dict):
         raise RequestError(f"messages[{i}] must be an object", f"messages[{i}]")
     role = m.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise RequestError(
             f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}; got {role!r}",
             f"messages[{i}].role",
