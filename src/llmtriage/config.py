@@ -89,6 +89,8 @@ class RouterConfig(_Strict):
 class StoreConfig(_Strict):
     url: str = "sqlite:///llmtriage.db"
     prompt_storage: Literal["none", "hash", "full"] = "hash"
+    # where records wait while the store is down; default: next to a SQLite file, else ./
+    spool_path: str | None = None
 
 
 class KeyConfig(_Strict):

@@ -28,7 +28,8 @@ from llmtriage.gateway.runtime import Gateway
 from llmtriage.providers.factory import ProviderFactory
 from llmtriage.routing.triage import Triage
 from llmtriage.store.base import FeedbackRecord
-from llmtriage.store.factory import open_store
+from llmtriage.store.factory import open_store, spool_path
+from llmtriage.store.spool import Spool
 from llmtriage.store.writer import BatchWriter
 from llmtriage.telemetry.metrics import Metrics
 
@@ -136,7 +137,12 @@ class _Handlers:
                 "circuits": circuits,
                 "log": None
                 if w is None
-                else {"written": w.written, "pending": w.pending, "failures": w.failures},
+                else {
+                    "written": w.written,
+                    "pending": w.pending,
+                    "spooled": w.spooled,
+                    "failures": w.failures,
+                },
             }
         )
 
@@ -160,7 +166,8 @@ def create_app(config: Config, triage: Triage | None = None) -> Starlette:
         )
         gw.providers = ProviderFactory(session).build(config)
         gw.store = open_store(config.store.url)
-        gw.writer = BatchWriter(gw.store)
+        spool = Spool(spool_path(config.store.url, config.store.spool_path))
+        gw.writer = BatchWriter(gw.store, spool=spool)
         try:
             yield
         finally:

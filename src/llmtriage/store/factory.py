@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from llmtriage.exceptions import ConfigError
 from llmtriage.store.base import Store
@@ -12,6 +13,17 @@ STORES: dict[str, Callable[[str], Store]] = {"sqlite": SqliteStore}
 
 # schemes we know but do not ship yet: a clearer error than "unknown scheme"
 _PLANNED = frozenset({"postgresql", "postgres"})
+
+
+def spool_path(url: str, configured: str | None) -> Path:
+    """Where records wait while the store is down: ``store.spool_path``, else next to a SQLite
+    file, else ``./llmtriage-spool.jsonl``."""
+    if configured:
+        return Path(configured)
+    scheme, _, rest = url.partition(":///")
+    if scheme.lower() == "sqlite" and rest and not rest.startswith(":memory:"):
+        return Path(rest.split("?", 1)[0] + ".spool.jsonl")
+    return Path("llmtriage-spool.jsonl")
 
 
 def open_store(url: str) -> Store:

@@ -11,10 +11,15 @@ Failure handling:
   ``Store.write_requests``). The writer then writes the batch record by record, logs and counts
   each refused record (``rejected``) and writes all the others, so one bad record cannot block
   the log.
-* Any other exception means the store is unavailable. The batch is put back at the head of
-  the queue (order is kept), the error is logged once per outage, and the write is retried with
-  exponential backoff until it succeeds. Records are never dropped while the process lives;
-  replaying a batch that was in fact committed is harmless because stores skip known ids.
+* Any other exception means the store is unavailable; the error is logged once per outage.
+  With a ``Spool`` (the gateway always gives one) the batch goes to the local spool file, and
+  the writer retries with exponential backoff to replay the file into the store; without one
+  the batch is put back at the head of the queue and retried. Replaying a batch that was in
+  fact committed is harmless because stores skip known ids. A spool left by an earlier process
+  is replayed at start.
+* Closing drains the queue: everything submitted is written or, with the store down, spooled.
+  What a SIGKILL can lose is what sat in memory: at most ``flush_interval`` seconds of records
+  (or ``max_batch`` of them), plus any batch being written at that moment.
 * Back-pressure: when more than ``max_queue`` records are waiting, nothing is dropped and
   ``submit`` keeps accepting; the writer logs one warning per overload episode (re-armed once the
   backlog falls to half the limit). Memory grows until the store catches up: losing the log
@@ -29,6 +34,7 @@ import time
 from collections import deque
 
 from llmtriage.store.base import RequestRecord, Store
+from llmtriage.store.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +53,14 @@ class BatchWriter:
         max_queue: int = 100_000,
         retry_initial: float = 0.1,
         retry_max: float = 5.0,
+        spool: Spool | None = None,
     ) -> None:
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be at least 1")
         if flush_interval <= 0 or retry_initial <= 0 or retry_max < retry_initial:
             raise ValueError("flush_interval and retry delays must be positive, initial <= max")
         self._store = store
+        self._spool = spool
         self._max_batch = max_batch
         self._flush_interval = flush_interval
         self._max_queue = max_queue
@@ -64,6 +72,7 @@ class BatchWriter:
         self._done = 0  # records written or rejected; they finish in submission order
         self._written = 0
         self._rejected = 0
+        self._spooled = 0
         self._failures = 0
         self._flush_waiters = 0
         self._closing = False
@@ -141,6 +150,12 @@ class BatchWriter:
             return self._failures
 
     @property
+    def spooled(self) -> int:
+        """Records sent to the spool file because the store was unavailable."""
+        with self._cond:
+            return self._spooled
+
+    @property
     def rejected(self) -> int:
         """Records the store refused as invalid (logged with their id, not retried)."""
         with self._cond:
@@ -151,15 +166,16 @@ class BatchWriter:
     def _run(self) -> None:
         delay = self._retry_initial
         try:
-            while (batch := self._next_batch()) is not None:
-                rest = self._write(batch)
-                if not rest:
+            self._replay()  # what an earlier process spooled
+            while (batch := self._next_batch(delay if self._spool else None)) is not None:
+                rest = self._write(batch) if batch else []
+                if not rest and self._replay():
                     delay = self._retry_initial
                     continue
-                self._requeue(rest)
-                if self._wait_before_retry(delay):
+                if rest and self._park(rest):
                     return
-                delay = min(delay * 2, self._retry_max)
+                if not self._wait_before_retry(delay):
+                    delay = min(delay * 2, self._retry_max)
         finally:
             with self._cond:
                 self._stopped = True
@@ -168,11 +184,12 @@ class BatchWriter:
     def _ready(self) -> bool:
         return len(self._queue) >= self._max_batch or self._flush_waiters > 0 or self._closing
 
-    def _next_batch(self) -> list[RequestRecord] | None:
-        """Wait for work; None once closing with nothing left."""
+    def _next_batch(self, probe: float | None) -> list[RequestRecord] | None:
+        """Wait for work; None once closing with nothing left; [] after ``probe`` seconds
+        without any (time to retry the spool)."""
         with self._cond:
-            while not self._queue and not self._closing:
-                self._cond.wait()
+            if not self._cond.wait_for(lambda: self._queue or self._closing, probe):
+                return []
             deadline = time.monotonic() + self._flush_interval
             while not self._ready() and (remaining := deadline - time.monotonic()) > 0:
                 self._cond.wait(remaining)
@@ -250,9 +267,42 @@ class BatchWriter:
                 str(exc)[:200],
             )
 
-    def _requeue(self, rest: list[RequestRecord]) -> None:
+    def _park(self, rest: list[RequestRecord]) -> bool:
+        """Keep records the store did not take: to the spool (all the queue when closing),
+        else back to the queue. True when the writer should stop (closing, no spool)."""
+        if self._spool is None:
+            with self._cond:
+                self._queue.extendleft(reversed(rest))
+                return self._closing
         with self._cond:
-            self._queue.extendleft(reversed(rest))
+            if self._closing:  # do not wait out one store timeout per batch
+                rest += self._queue
+                self._queue.clear()
+        try:
+            self._spool.append(rest)
+        except OSError as exc:  # disk trouble too: keep them in memory
+            logger.error("request log: cannot write the spool %s: %s", self._spool.path, exc)
+            with self._cond:
+                self._queue.extendleft(reversed(rest))
+                return self._closing
+        with self._cond:
+            self._spooled += len(rest)
+            self._done += len(rest)
+            self._cond.notify_all()
+        return False
+
+    def _replay(self) -> bool:
+        """Replay the spool into the store; True when nothing is left in it."""
+        if not self._spool:
+            return True
+        try:
+            n = self._spool.replay(self._store, self._max_batch)
+        except Exception as exc:  # still unavailable: keep the file, retry later
+            self._note_failure(exc, 0)
+            return False
+        with self._cond:
+            self._written += n
+        return True
 
     def _wait_before_retry(self, delay: float) -> bool:
         """Sleep ``delay`` seconds; True if the writer is closing (stop retrying)."""
