@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 from llmtriage.exceptions import ConfigError, DataError, RoutingError
 
 if TYPE_CHECKING:
+    from llmtriage.config import Config, KeyLimits
     from llmtriage.evals.datasets import RoutingDataset
+    from llmtriage.store.base import Store
 
 
 class _Parser(argparse.ArgumentParser):
@@ -175,6 +177,90 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_store(args: argparse.Namespace) -> tuple[Store, Config | None]:
+    from llmtriage import config
+    from llmtriage.store.factory import open_store
+
+    if bool(args.config) == bool(args.store):
+        raise ConfigError("--config", "give exactly one of --config FILE or --store URL")
+    cfg = config.load(args.config) if args.config else None
+    return open_store(cfg.store.url if cfg else args.store), cfg
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from llmtriage.gateway.auth import create_key
+
+    if args.action != "list" and not args.name:
+        raise ConfigError("NAME", f"'keys {args.action}' needs a key name")
+    store, cfg = _keys_store(args)
+    try:
+        if args.action == "list":
+            for k in store.list_keys(include_revoked=args.all):
+                state = "revoked" if k.revoked_at else "active"
+                print(f"{k.name:<24} {state:<8} {json.dumps(k.limits)}")
+            return 0
+        if args.action == "revoke":
+            if not store.revoke_key(args.name):
+                raise ConfigError("NAME", f"no active key named {args.name!r} in the store")
+            print(f"revoked {args.name} (replicas drop it within auth.refresh_s)")
+            return 0
+        limits = _limits(args, cfg)
+        try:
+            key = create_key(store, args.name, limits)
+        except ValueError as exc:
+            raise ConfigError("NAME", str(exc)) from None
+        print(key)  # the only time the key is shown; the store keeps its hash
+        print(f"created {args.name}; store it now, it cannot be shown again", file=sys.stderr)
+        return 0
+    finally:
+        store.close()
+
+
+def _limits(args: argparse.Namespace, cfg: Config | None) -> KeyLimits:
+    from pydantic import ValidationError
+
+    from llmtriage.config import KeyLimits
+
+    flags = {"budget_usd_per_day": "--budget-day", "budget_usd_per_month": "--budget-month"}
+    flags |= {"requests_per_minute": "--rpm", "tokens_per_minute": "--tpm"}
+    values = dict(zip(flags, (args.budget_day, args.budget_month, args.rpm, args.tpm), strict=True))
+    try:
+        limits = KeyLimits(**values, models=args.model, tiers=args.tier)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(flags.get(str(err["loc"][0]), "--model"), err["msg"]) from None
+    if cfg is not None:
+        if args.name in {k.name for k in cfg.auth.keys}:
+            raise ConfigError("NAME", f"the config already has a key named {args.name!r}")
+        for m in limits.models or ():
+            if m not in cfg.tier_of():
+                _unknown("--model", m)
+        for t in limits.tiers or ():
+            if t not in {tier.name for tier in cfg.tiers}:
+                _unknown("--tier", t)
+    return limits
+
+
+def _unknown(flag: str, name: str) -> None:
+    raise ConfigError(flag, f"unknown {flag[2:]} {name!r} in the config")
+
+
+def _keys_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    ks = sub.add_parser("keys", help="create, list and revoke client keys in the store")
+    ks.add_argument("action", choices=["create", "list", "revoke"])
+    ks.add_argument("name", nargs="?", help="key name (create, revoke)")
+    ks.add_argument("--config", help="the gateway's config (its store.url is used)")
+    ks.add_argument("--store", help="store URL instead of --config")
+    ks.add_argument("--budget-day", type=float, help="USD per UTC day")
+    ks.add_argument("--budget-month", type=float, help="USD per UTC month")
+    ks.add_argument("--rpm", type=int, help="requests per minute")
+    ks.add_argument("--tpm", type=int, help="tokens per minute")
+    ks.add_argument("--model", action="append", help="allowed model (repeatable)")
+    ks.add_argument("--tier", action="append", help="allowed tier (repeatable)")
+    ks.add_argument("--all", action="store_true", help="list: include revoked keys")
+    ks.set_defaults(fn=_cmd_keys)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="llmtriage", description="Route LLM requests to the cheapest adequate model.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -213,6 +299,7 @@ def _parser() -> argparse.ArgumentParser:
         "--insecure", action="store_true", help="allow a non-loopback address without API keys"
     )
     se.set_defaults(fn=_cmd_serve)
+    _keys_parser(sub)
     return p
 
 

@@ -93,15 +93,31 @@ class StoreConfig(_Strict):
     spool_path: str | None = None
 
 
-class KeyConfig(_Strict):
+HASH_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
+class KeyLimits(_Strict):
+    """What one client key may spend and use; None: no limit."""
+
+    budget_usd_per_day: float | None = Field(default=None, gt=0)  # UTC days
+    budget_usd_per_month: float | None = Field(default=None, gt=0)  # UTC calendar months
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+    models: list[str] | None = None  # the models this key may reach (by name), or all
+    tiers: list[str] | None = None  # the tiers this key may reach, or all
+
+
+class KeyConfig(KeyLimits):
     name: str = Field(min_length=1)
-    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
-    budget_usd_per_day: float | None = Field(default=None, gt=0)
-    budget_usd_per_month: float | None = Field(default=None, gt=0)
+    hash: str = Field(pattern=HASH_PATTERN)
 
 
 class AuthConfig(_Strict):
     keys: list[KeyConfig] = []
+    # the admin key (management endpoints only; it cannot make completions)
+    admin_key_hash: str | None = Field(default=None, pattern=HASH_PATTERN)
+    # how often a replica re-reads keys created or revoked in the store
+    refresh_s: float = Field(default=5.0, gt=0)
 
 
 class RetryConfig(_Strict):
@@ -127,6 +143,8 @@ class GatewayConfig(_Strict):
     default_timeout_s: float = Field(default=600.0, gt=0)  # when the tier sets no max_latency_ms
     retries: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
+    # output tokens reserved against a budget when the request sets no max_tokens
+    reserve_output_tokens: int = Field(default=4096, ge=1)
 
 
 class Config(_Strict):
@@ -163,6 +181,7 @@ def _resolve(cfg: Config, base_dir: Path) -> Config:
             if model in seen:
                 raise ConfigError(path, f"model {model!r} is already in tier {seen[model]!r}")
             seen[model] = tier.name
+    _check_keys(cfg, names, {t.name for t in cfg.tiers})
     share = cfg.router.objective.target_share
     tier_names = {t.name for t in cfg.tiers}
     for tier_name in share or {}:
@@ -174,6 +193,20 @@ def _resolve(cfg: Config, base_dir: Path) -> Config:
         cfg = cfg.model_copy(update={"router": router})
     models = [_resolve_replay(m, base_dir) for m in cfg.models]
     return cfg.model_copy(update={"models": models})
+
+
+def _check_keys(cfg: Config, models: list[str], tiers: set[str]) -> None:
+    seen: set[str] = set()
+    for i, key in enumerate(cfg.auth.keys):
+        if key.name in seen:
+            raise ConfigError(f"auth.keys[{i}].name", f"duplicate key name {key.name!r}")
+        seen.add(key.name)
+        for j, m in enumerate(key.models or ()):
+            if m not in models:
+                raise ConfigError(f"auth.keys[{i}].models[{j}]", f"unknown model {m!r}")
+        for j, t in enumerate(key.tiers or ()):
+            if t not in tiers:
+                raise ConfigError(f"auth.keys[{i}].tiers[{j}]", f"unknown tier {t!r}")
 
 
 def _resolve_replay(model: ModelConfig, base_dir: Path) -> ModelConfig:

@@ -8,8 +8,9 @@
     ├── ProviderError        a model provider failed                            → HTTP 502
     │   ├── ProviderHTTPError    upstream answered with an error status
     │   └── AllProvidersFailed   every attempt failed; lists them
-    ├── BudgetExceeded       a key's budget is spent                            → HTTP 429
-    └── RateLimited          a key's rate limit is hit                          → HTTP 429
+    └── LimitExceeded        a key is over a limit (with retry_after)           → HTTP 429
+        ├── BudgetExceeded       its USD budget per day or month
+        └── RateLimited          its requests or tokens per minute
 
 Errors are raised at the boundary where they are detected and mapped to HTTP statuses in one
 table in the gateway; nothing here imports anything else from the package.
@@ -73,9 +74,17 @@ class AllProvidersFailed(ProviderError):
         super().__init__(f"all providers failed after {len(attempts)} attempts: {tried}")
 
 
-class BudgetExceeded(TriageError):
-    """A key's spending budget is exhausted."""
+class LimitExceeded(TriageError):
+    """A key is over one of its limits; ``retry_after`` says when it may try again (s)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
-class RateLimited(TriageError):
+class BudgetExceeded(LimitExceeded):
+    """A key's spending budget would be exceeded."""
+
+
+class RateLimited(LimitExceeded):
     """A key's request or token rate limit is hit."""

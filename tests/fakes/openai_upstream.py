@@ -2,7 +2,8 @@
 
 The behaviour of a request is chosen by a directive in its last user message, so concurrent
 requests can ask for different things: ``[fail:503]``, ``[stall:2.0]``, ``[malformed]``,
-``[drop-mid-stream]``, ``[tool]``; otherwise it echoes ``echo: <text>``. Every request received
+``[drop-mid-stream]``, ``[tool]``, ``[echo-auth]`` (a 401 quoting the Authorization header);
+otherwise it echoes ``echo: <text>``. Every request received
 (headers and JSON) is kept in ``received``.
 
 Two more ways to fail, for resilience tests: ``fail_next(n, status, retry_after)`` fails the
@@ -23,7 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-_DIRECTIVE = re.compile(r"\[(fail|stall|malformed|drop-mid-stream|tool)(?::([\d.]+))?\]")
+_DIRECTIVE = re.compile(r"\[(fail|stall|malformed|drop-mid-stream|tool|echo-auth)(?::([\d.]+))?\]")
 
 
 def _last_user(body: dict[str, Any]) -> str:
@@ -113,6 +114,10 @@ class FakeOpenAI:
             err = {"error": {"message": "fake failure", "type": "server_error"}}
             headers = {} if wait is None else {"retry-after-ms": str(int(wait * 1000))}
             return web.json_response(err, status=int(arg or 500), headers=headers)
+        if kind == "echo-auth":  # like APIs that quote the key they refuse
+            auth = request.headers.get("authorization", "")
+            err = {"error": {"message": f"Incorrect API key provided: {auth}", "type": "auth"}}
+            return web.json_response(err, status=401)
         if kind == "stall" or (kind == "stall-stream" and not body.get("stream")):
             await asyncio.sleep(float(arg or 5))
         if kind == "malformed":

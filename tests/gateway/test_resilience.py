@@ -77,9 +77,8 @@ def test_no_client_visible_error_with_one_healthy_model(
     chaos: tuple[FakeOpenAI, FakeOpenAI, str, Path],
 ) -> None:
     flaky, _, base_url, db = chaos
-    client = _client(base_url)
     n = 2000
-    with ThreadPoolExecutor(32) as pool:
+    with _client(base_url) as client, ThreadPoolExecutor(32) as pool:
         answers = list(pool.map(lambda i: _ask(client, i), range(n)))
     assert answers == [f"echo: question {i}" for i in range(n)]
     assert sum(flaky.faults.values()) > 0.2 * n and len(flaky.faults) == 7  # every kind hit
@@ -95,8 +94,7 @@ def test_every_model_failing_is_a_clean_502_listing_attempts(tmp_path: Path) -> 
     with FakeOpenAI(chaos=1.0, seed=3) as dead:
         db = tmp_path / "log.db"
         cfg = _config(dead.base_url, dead.base_url, db, {"failures": 10**6}, timeout_ms=250)
-        with BackgroundServer(create_app(cfg)) as server:
-            client = _client(server.base_url)
+        with BackgroundServer(create_app(cfg)) as server, _client(server.base_url) as client:
             for i in range(12):
                 with pytest.raises(openai.APIStatusError) as err:
                     _ask(client, 2 * i)  # non-streaming
@@ -147,9 +145,9 @@ def test_stream_failing_before_content_falls_back_invisibly(
 ) -> None:
     with FakeOpenAI() as flaky, FakeOpenAI() as healthy:
         cfg = _config(flaky.base_url, healthy.base_url, tmp_path / "log.db", {})
-        with BackgroundServer(create_app(cfg)) as server:
+        with BackgroundServer(create_app(cfg)) as server, _client(server.base_url) as client:
             flaky.misbehave_next(1, kind, arg)
-            raw = _client(server.base_url).chat.completions.with_raw_response.create(
+            raw = client.chat.completions.with_raw_response.create(
                 model="small-1", messages=[{"role": "user", "content": "go on"}], stream=True
             )
             text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
@@ -172,8 +170,7 @@ def test_circuit_opens_skips_the_dead_model_and_recovers(tmp_path: Path) -> None
     with FakeOpenAI() as flaky, FakeOpenAI() as healthy:
         breaker = {"failures": 3, "window_s": 60, "cooldown_s": 0.5}
         cfg = _config(flaky.base_url, healthy.base_url, tmp_path / "log.db", breaker)
-        with BackgroundServer(create_app(cfg)) as server:
-            client = _client(server.base_url)
+        with BackgroundServer(create_app(cfg)) as server, _client(server.base_url) as client:
             flaky.fail_next(10**6, 503)
             for i in range(10):
                 _ask(client, 4 * i)  # small-1, non-streaming: escalates past the dead models

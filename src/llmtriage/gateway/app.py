@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +21,7 @@ from starlette.routing import Route
 from llmtriage import __version__
 from llmtriage.config import Config
 from llmtriage.exceptions import ConfigError, RequestError, TriageError
+from llmtriage.gateway.admin import Admin
 from llmtriage.gateway.auth import KeyTable
 from llmtriage.gateway.completions import chat_completions, read_body
 from llmtriage.gateway.errors import NotFound, error_response
@@ -27,11 +30,13 @@ from llmtriage.gateway.parse import chat_request, json_body
 from llmtriage.gateway.runtime import Gateway
 from llmtriage.providers.factory import ProviderFactory
 from llmtriage.routing.triage import Triage
-from llmtriage.store.base import FeedbackRecord
+from llmtriage.store.base import FeedbackRecord, Store
 from llmtriage.store.factory import open_store, spool_path
 from llmtriage.store.spool import Spool
 from llmtriage.store.writer import BatchWriter
 from llmtriage.telemetry.metrics import Metrics
+
+logger = logging.getLogger(__name__)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -90,9 +95,9 @@ class _Handlers:
 
     async def route(self, request: Request) -> Response:
         try:
-            self.gw.keys.check(request.headers.get("authorization"))
+            key = self.gw.keys.check(request.headers.get("authorization"))
             req = chat_request(json_body(await read_body(self.gw, request)))
-            route = self.gw.resolve(req)
+            route = self.gw.resolve(req, key)
         except TriageError as exc:
             return error_response(exc)
         if route.decision is None:
@@ -153,6 +158,16 @@ class _Handlers:
         return Response(self.gw.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+async def _refresh_keys(gw: Gateway, store: Store, every_s: float) -> None:
+    """Re-read the store's keys now and then: keys created or revoked elsewhere apply here."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            gw.keys.load(await run_in_threadpool(store.list_keys))
+        except Exception as exc:  # the store is down: keep the keys we have, say so
+            logger.warning("auth: cannot refresh keys from the store: %s", exc)
+
+
 def create_app(config: Config, triage: Triage | None = None) -> Starlette:
     """The gateway app. Providers, the HTTP pool and the log writer start with the app."""
     _check_secrets(config)
@@ -165,17 +180,21 @@ def create_app(config: Config, triage: Triage | None = None) -> Starlette:
             connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
         )
         gw.providers = ProviderFactory(session).build(config)
-        gw.store = open_store(config.store.url)
+        gw.store = store = open_store(config.store.url)
         spool = Spool(spool_path(config.store.url, config.store.spool_path))
-        gw.writer = BatchWriter(gw.store, spool=spool)
+        gw.writer = BatchWriter(store, spool=spool)
+        gw.keys.load(store.list_keys())
+        gw.limiter.load(store.spend(gw.limiter.periods()))
+        refresh = asyncio.create_task(_refresh_keys(gw, store, config.auth.refresh_s))
         try:
             yield
         finally:
+            refresh.cancel()
             gw.writer.close(timeout=30.0)
             await session.close()
-            gw.store.close()
+            store.close()
 
-    h = _Handlers(gw)
+    h, admin = _Handlers(gw), Admin(gw)
     routes = [
         Route("/v1/chat/completions", h.completions, methods=["POST"]),
         Route("/v1/models", h.models, methods=["GET"]),
@@ -184,6 +203,10 @@ def create_app(config: Config, triage: Triage | None = None) -> Starlette:
         Route("/healthz", h.healthz, methods=["GET"]),
         Route("/metrics", h.metrics, methods=["GET"]),
         Route("/openapi.json", h.openapi, methods=["GET"]),
+        Route("/v1/admin/keys", admin.list_keys, methods=["GET"]),
+        Route("/v1/admin/keys", admin.create_key, methods=["POST"]),
+        Route("/v1/admin/keys/{name}", admin.revoke_key, methods=["DELETE"]),
+        Route("/v1/admin/spend", admin.spend, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gw

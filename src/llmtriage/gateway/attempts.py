@@ -44,7 +44,8 @@ def chain(gw: Gateway, route: Route) -> list[str]:
     while tiers[i].escalate and i + 1 < len(tiers):
         i += 1
         out += ranked(tiers[i].models) if tiers[i].fallback else ranked(tiers[i].models)[:1]
-    return list(dict.fromkeys(out))
+    ok = route.allowed
+    return [m for m in dict.fromkeys(out) if ok is None or m in ok]
 
 
 def _backoff(gw: Gateway, attempt: int, exc: ProviderError) -> float | None:

@@ -9,7 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from llmtriage.exceptions import TriageError
+from llmtriage.gateway.auth import ClientKey
 from llmtriage.gateway.errors import error_response
+from llmtriage.gateway.limits import Reservation
 from llmtriage.gateway.runtime import Gateway, Route
 from llmtriage.store.base import RequestRecord
 from llmtriage.types import ChatRequest
@@ -30,10 +32,11 @@ class Call:
             id=new_request_id(), ts=time.time(), requested_model="", status=200
         )
         self.session_header = request.headers.get("x-triage-session-id")
+        self.reservation: Reservation | None = None
 
-    def start(self, req: ChatRequest, route: Route, key_name: str | None) -> None:
+    def start(self, req: ChatRequest, route: Route, key: ClientKey | None) -> None:
         rec = self.rec
-        rec.requested_model, rec.key_name = req.model, key_name
+        rec.requested_model, rec.key_name = req.model, key.name if key else None
         rec.session_id = self.session_header or req.session_id
         rec.model, rec.tier = route.model, route.tier
         if route.decision is not None:
@@ -76,9 +79,22 @@ class Call:
             f"{a['model']}: " + (a.get("error") or f"HTTP {a['status']}") for a in self.rec.attempts
         ]
 
+    def reserve(self, key: ClientKey, worst_usd: float, worst_tokens: int) -> None:
+        """Hold the request's worst case against the key's limits (raises when over)."""
+        self.reservation = self.gw.limiter.reserve(key, worst_usd, worst_tokens, self.rec.ts)
+
+    def finish(self) -> None:
+        """The request is done: settle its reservation, account and log it."""
+        rec = self.rec
+        rec.latency_ms = (time.perf_counter() - self.t0) * 1000
+        if self.reservation is not None:
+            tokens = (rec.prompt_tokens or 0) + (rec.completion_tokens or 0)
+            self.gw.limiter.settle(self.reservation, rec.cost_usd, tokens)
+            self.reservation = None
+        self.gw.finish(rec)
+
     def fail(self, exc: TriageError) -> Response:
         self.rec.status = error_response(exc).status_code
         self.rec.error = str(exc)[:500]
-        self.rec.latency_ms = (time.perf_counter() - self.t0) * 1000
-        self.gw.finish(self.rec)
+        self.finish()
         return error_response(exc, {"x-triage-request-id": self.rec.id})

@@ -22,6 +22,7 @@ from llmtriage.gateway.call import Call
 from llmtriage.gateway.errors import PayloadTooLarge, error_body
 from llmtriage.gateway.parse import chat_request, json_body
 from llmtriage.gateway.runtime import Gateway, Route
+from llmtriage.routing.text import conversation_text
 from llmtriage.types import ChatRequest, content_text
 
 JSON_TYPE = "application/json"
@@ -36,6 +37,24 @@ async def read_body(gw: Gateway, request: Request) -> bytes:
     if len(raw) > limit:
         raise PayloadTooLarge(f"request body exceeds {limit} bytes", "body")
     return raw
+
+
+def worst_case(
+    gw: Gateway, req: ChatRequest, route: Route, body: dict[str, Any]
+) -> tuple[float, int]:
+    """(USD, tokens) a request may cost at most, over every model it may fall back to.
+
+    Tokens are at most one per 3 characters of the conversation (English averages 4), plus
+    a few per message; the output is ``max_tokens`` when the request sets it, else
+    ``gateway.reserve_output_tokens``.
+    """
+    text_chars = len(conversation_text(req))
+    prompt = text_chars // 3 + 8 * len(req.messages) + 8
+    out = body.get("max_completion_tokens") or body.get("max_tokens")
+    if not isinstance(out, int) or isinstance(out, bool) or out < 1:
+        out = gw.config.gateway.reserve_output_tokens
+    usd = max(gw.cost(m, prompt, out) for m in attempts.chain(gw, route))
+    return usd, prompt + out
 
 
 def _settle(
@@ -73,10 +92,15 @@ async def chat_completions(gw: Gateway, request: Request) -> Response:
         key = gw.keys.check(request.headers.get("authorization"))
         body = json_body(await read_body(gw, request))
         req = chat_request(body)
-        route = gw.resolve(req)
+        route = gw.resolve(req, key)
     except TriageError as exc:
         return call.fail(exc)
-    call.start(req, route, key.name if key else None)
+    call.start(req, route, key)
+    if key is not None and key.limited:
+        try:
+            call.reserve(key, *worst_case(gw, req, route, body))
+        except TriageError as exc:
+            return call.fail(exc)
     if body.get("stream"):
         return await _stream(call, req, route, body)
     try:
@@ -88,8 +112,7 @@ async def chat_completions(gw: Gateway, request: Request) -> Response:
     text = content_text((choices[0].get("message") or {}).get("content"))
     cost, estimated = _settle(call, req, completion.get("usage"), meta, text)
     headers = call.headers(cost, estimated)
-    call.rec.latency_ms = (time.perf_counter() - call.t0) * 1000
-    gw.finish(call.rec)
+    call.finish()
     return Response(orjson.dumps(completion), 200, headers, JSON_TYPE)
 
 
@@ -155,5 +178,4 @@ async def _relay(
         if close is not None:  # frees the upstream connection if the client went away
             await close()
         _settle(call, req, usage, meta, "".join(parts))
-        call.rec.latency_ms = (time.perf_counter() - call.t0) * 1000
-        call.gw.finish(call.rec)
+        call.finish()

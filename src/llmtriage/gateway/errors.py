@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import orjson
 from starlette.responses import Response
 
 from llmtriage.exceptions import (
     AllProvidersFailed,
     BudgetExceeded,
+    LimitExceeded,
     ProviderError,
     ProviderHTTPError,
     RateLimited,
@@ -25,6 +28,10 @@ class Unauthorized(RequestError):
     """Missing or unknown API key (HTTP 401)."""
 
 
+class Forbidden(RequestError):
+    """The key may not use this model or tier, or the endpoint is disabled (HTTP 403)."""
+
+
 class PayloadTooLarge(RequestError):
     """Request body above the configured limit (HTTP 413)."""
 
@@ -37,6 +44,7 @@ class UpstreamRejected(RequestError):
 STATUS: tuple[tuple[type[TriageError], int, str], ...] = (
     (NotFound, 404, "not_found_error"),
     (Unauthorized, 401, "authentication_error"),
+    (Forbidden, 403, "permission_error"),
     (PayloadTooLarge, 413, "invalid_request_error"),
     (RequestError, 400, "invalid_request_error"),
     (BudgetExceeded, 429, "budget_exceeded"),
@@ -63,4 +71,6 @@ def error_body(exc: TriageError) -> dict[str, object]:
 
 def error_response(exc: TriageError, headers: dict[str, str] | None = None) -> Response:
     status, _ = status_of(exc)
+    if isinstance(exc, LimitExceeded) and exc.retry_after is not None:
+        headers = {**(headers or {}), "retry-after": str(math.ceil(exc.retry_after))}
     return Response(orjson.dumps(error_body(exc)), status, headers, "application/json")

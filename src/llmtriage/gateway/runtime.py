@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import orjson
 
 from llmtriage.config import Config
-from llmtriage.gateway.auth import KeyTable
+from llmtriage.gateway.auth import ClientKey, KeyTable
 from llmtriage.gateway.breaker import CircuitBreaker
-from llmtriage.gateway.errors import NotFound
+from llmtriage.gateway.errors import Forbidden, NotFound
+from llmtriage.gateway.limits import Limiter
 from llmtriage.providers.base import Provider, Timeouts
 from llmtriage.routing.text import conversation_text
 from llmtriage.routing.triage import Triage
@@ -29,6 +30,7 @@ class Route:
     model: str
     tier: str
     decision: RoutingDecision | None
+    allowed: frozenset[str] | None = None  # models the key may reach (fallbacks too)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Gateway:
     providers: dict[str, Provider] = field(default_factory=dict)
     store: Store | None = None
     writer: BatchWriter | None = None
+    limiter: Limiter = field(default_factory=Limiter)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -62,22 +65,29 @@ class Gateway:
         self.breakers = {m.name: CircuitBreaker(m.name, gcfg.breaker) for m in cfg.models}
         self.virtual = [AUTO, *(TIER_PREFIX + t for t in self.tier_names)]
 
-    def resolve(self, req: ChatRequest) -> Route:
-        """Which model serves the request: the router's choice, a tier's, or a named model."""
-        name = req.model
-        if name == AUTO:
-            d = self.triage.decide(req)
-            return Route(d.model, d.tier, d)
-        if name.startswith(TIER_PREFIX) and name[len(TIER_PREFIX) :] in self.tier_names:
-            d = self.triage.decide(req, tier=name[len(TIER_PREFIX) :])
-            return Route(d.model, d.tier, d)
+    def resolve(self, req: ChatRequest, key: ClientKey | None = None) -> Route:
+        """Which model serves the request: the router's choice, a tier's, or a named model,
+        among those the key may use."""
+        name, allowed = req.model, key.models if key is not None else None
+        tier = name[len(TIER_PREFIX) :] if name.startswith(TIER_PREFIX) and name != AUTO else None
+        if name == AUTO or tier in self.tier_names:
+            if allowed is not None and not allowed & self.models_of(tier):
+                raise Forbidden(f"this key may not use {name}", "model")
+            d = self.triage.decide(req, tier=tier, models=allowed)
+            return Route(d.model, d.tier, d, allowed)
         if name in self.tier_of:
-            return Route(name, self.tier_of[name], None)
+            if allowed is not None and name not in allowed:
+                raise Forbidden(f"this key may not use model {name}", "model")
+            return Route(name, self.tier_of[name], None, allowed)
         raise NotFound(
             f"model {name!r} does not exist; use one of {', '.join(self.virtual)} "
             "or a configured model (GET /v1/models)",
             "model",
         )
+
+    def models_of(self, tier: str | None) -> frozenset[str]:
+        """The models of a tier (every model for None)."""
+        return frozenset(m for m, t in self.tier_of.items() if tier in (None, t))
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         pin, pout = self.prices[model]

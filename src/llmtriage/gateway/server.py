@@ -25,7 +25,8 @@ def is_loopback(host: str) -> bool:
 
 def check_exposure(config: Config, host: str, insecure: bool) -> None:
     """Refuse to expose a keyless gateway beyond loopback unless told to."""
-    if not config.auth.keys and not is_loopback(host) and not insecure:
+    keyless = not config.auth.keys and config.auth.admin_key_hash is None
+    if keyless and not is_loopback(host) and not insecure:
         raise ConfigError(
             "auth.keys",
             f"no API keys configured; refusing to listen on {host} (not loopback). "

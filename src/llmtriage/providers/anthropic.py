@@ -173,10 +173,9 @@ class AnthropicProvider(Provider):
         api_key: str,
         session: aiohttp.ClientSession,
     ) -> None:
-        super().__init__(name, upstream_model)
+        super().__init__(name, upstream_model, api_key)
         # tolerate a base URL configured with the version path, as for OpenAI-style APIs
         self._url = base_url.rstrip("/").removesuffix("/v1") + "/v1/messages"
-        self._api_key = api_key
         self._session = session
         self._headers = {
             "x-api-key": api_key,
@@ -239,15 +238,12 @@ class AnthropicProvider(Provider):
         return value
 
     def _http_error(self, response: aiohttp.ClientResponse, raw: bytes) -> ProviderHTTPError:
-        text = self._scrub(raw.decode("utf-8", "replace"))[:_ERROR_BODY_LIMIT]
+        text = self.scrub(raw.decode("utf-8", "replace"))[:_ERROR_BODY_LIMIT]
         wait = retry_after(response.headers)
         return ProviderHTTPError(response.status, PROVIDER, self.name, text, wait)
 
     def _transport_error(self, exc: BaseException) -> ProviderError:
         if isinstance(exc, TimeoutError):
             return ProviderError(f"{PROVIDER}/{self.name}: request timed out")
-        detail = self._scrub(f"{type(exc).__name__}: {exc}")
+        detail = self.scrub(f"{type(exc).__name__}: {exc}")
         return ProviderError(f"{PROVIDER}/{self.name}: connection failed: {detail}")
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text

@@ -55,9 +55,14 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 class Provider(ABC):
     """One configured model behind one upstream API."""
 
-    def __init__(self, name: str, upstream_model: str) -> None:
+    def __init__(self, name: str, upstream_model: str, secret: str | None = None) -> None:
         self.name = name  # the model name requests, logs and tiers use
         self.upstream_model = upstream_model  # what the upstream API calls it
+        self._secret = secret  # the upstream API key, never to appear in an error
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the upstream key (some APIs echo it in their error bodies)."""
+        return text.replace(self._secret, "***") if self._secret else text
 
     @abstractmethod
     async def complete(self, body: JSON, timeouts: Timeouts) -> JSON:

@@ -31,7 +31,7 @@ class OpenAIProvider(Provider):
         api_key: str | None,
         session: aiohttp.ClientSession,
     ) -> None:
-        super().__init__(name, upstream_model)
+        super().__init__(name, upstream_model, api_key)
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.session = session
         self.headers = {"content-type": "application/json"}
@@ -52,7 +52,7 @@ class OpenAIProvider(Provider):
 
     async def _check(self, resp: aiohttp.ClientResponse) -> None:
         if resp.status >= 400:
-            text = (await resp.read())[:_MAX_ERROR_BODY].decode("utf-8", "replace")
+            text = self.scrub((await resp.read())[:_MAX_ERROR_BODY].decode("utf-8", "replace"))
             wait = retry_after(resp.headers)
             raise ProviderHTTPError(resp.status, "openai", self.name, text, wait)
 
@@ -104,7 +104,8 @@ class OpenAIProvider(Provider):
             except orjson.JSONDecodeError:
                 raise ProviderError(f"openai/{self.name}: malformed JSON in the stream") from None
             if isinstance(chunk, dict) and "error" in chunk:
-                raise ProviderHTTPError(502, "openai", self.name, data.decode("utf-8", "replace"))
+                text = self.scrub(data.decode("utf-8", "replace"))
+                raise ProviderHTTPError(502, "openai", self.name, text)
             chunk["model"] = self.name
             yield chunk
         raise ProviderError(f"openai/{self.name}: stream ended without [DONE]")

@@ -86,15 +86,24 @@ class Triage:
         )
 
     def decide(
-        self, request: ChatRequest | list[Message], tier: str | None = None
+        self,
+        request: ChatRequest | list[Message],
+        tier: str | None = None,
+        models: frozenset[str] | None = None,
     ) -> RoutingDecision:
-        """Choose a model for one request; ``tier`` restricts the choice to that tier."""
+        """Choose a model for one request; ``tier`` restricts the choice to that tier and
+        ``models`` to those models (a key's permissions)."""
         req = request if isinstance(request, ChatRequest) else ChatRequest(messages=request)
         allowed = None
         if tier is not None:
             if tier not in self._tier_names:
                 raise RoutingError(f"unknown tier {tier!r}; tiers: {', '.join(self._tier_names)}")
             allowed = np.asarray(self.tiers) == tier
+        if models is not None:
+            permitted = np.array([m in models for m in self.model.models])
+            allowed = permitted if allowed is None else allowed & permitted
+            if not allowed.any():
+                raise RoutingError("no model is allowed for this request")
         quality, cost = self.model.estimate([req])
         i = int(self.policy.choose(quality, cost, allowed)[0])
         return self._decision(i, quality[0], cost[0], allowed)

@@ -6,6 +6,7 @@ the request path (see writer.py). Feedback joins a request by its id (or a whole
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,23 @@ class FeedbackRecord:
     key_name: str | None = None
 
 
+@dataclass(slots=True)
+class KeyRecord:
+    """A client key kept in the store (only its hash); ``limits`` as in ``KeyLimits``."""
+
+    name: str
+    hash: str
+    limits: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    revoked_at: float | None = None
+
+
+def spend_periods(ts: float) -> tuple[str, str]:
+    """The ledger periods of a unix time: its UTC day and month."""
+    day = time.strftime("%Y-%m-%d", time.gmtime(ts))
+    return "d:" + day, "m:" + day[:7]
+
+
 class Store(ABC):
     """Synchronous storage API; the gateway calls it from worker threads, never the loop."""
 
@@ -71,6 +89,23 @@ class Store(ABC):
     @abstractmethod
     def count_requests(self) -> int:
         """Number of logged requests."""
+
+    # Optional capabilities (keys and the spend ledger); a store without them says so.
+    def add_key(self, key: KeyRecord) -> None:
+        """Store a new key; ValueError if the name or hash is taken."""
+        raise NotImplementedError(f"{type(self).__name__} does not store keys")
+
+    def list_keys(self, include_revoked: bool = False) -> list[KeyRecord]:
+        """Keys in the store, oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} does not store keys")
+
+    def revoke_key(self, name: str) -> bool:
+        """Revoke a key by name; False if no such active key."""
+        raise NotImplementedError(f"{type(self).__name__} does not store keys")
+
+    def spend(self, periods: list[str]) -> dict[tuple[str, str], float]:
+        """USD spent per (key_name, period) for the given periods (see ``spend_periods``)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no spend ledger")
 
     def close(self) -> None:
         """Release connections."""

@@ -89,6 +89,28 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+_KEYS = """
+CREATE TABLE api_keys (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    limits TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    revoked_at REAL
+)"""
+
+# What each key spent per UTC day ('d:2026-12-04') and month ('m:2026-12'), kept in the same
+# transaction as the request rows it sums, so the ledger always equals the logged costs.
+_SPEND = """
+CREATE TABLE spend (
+    key_name TEXT NOT NULL,
+    period TEXT NOT NULL,
+    usd REAL NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key_name, period)
+)"""
+
+MIGRATIONS += (Migration(3, "client keys and spend ledger", (_KEYS, _SPEND)),)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 _VERSIONS_TABLE = """

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -26,7 +27,7 @@ from typing import Any
 import orjson
 
 from llmtriage.exceptions import ConfigError, RequestError
-from llmtriage.store.base import FeedbackRecord, RequestRecord, Store
+from llmtriage.store.base import FeedbackRecord, KeyRecord, RequestRecord, Store, spend_periods
 from llmtriage.store.migrations import migrate
 
 URL_PREFIX = "sqlite:///"
@@ -46,6 +47,13 @@ _SELECT_REQUEST = f"SELECT {', '.join(REQUEST_COLUMNS)} FROM requests WHERE id =
 _INSERT_FEEDBACK = (
     "INSERT INTO feedback (request_id, session_id, score, metric, comment, key_name, ts) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+_ADD_SPEND = (
+    "INSERT INTO spend (key_name, period, usd, requests) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key_name, period) DO UPDATE SET "
+    "usd = usd + excluded.usd, requests = requests + excluded.requests"
 )
 
 
@@ -177,11 +185,20 @@ class SqliteStore(Store):
         if not records:
             return
         rows = [self._encode_record(record) for record in records]
+        billed = [r for r in records if r.key_name is not None and r.cost_usd]
         with self._connection() as conn, _transaction(conn):
+            if billed:  # a replayed record must not be billed twice: skip ids already held
+                marks = ", ".join("?" for _ in billed)
+                held = conn.execute(
+                    f"SELECT id FROM requests WHERE id IN ({marks})", [r.id for r in billed]
+                )
+                known = {row[0] for row in held}
+                billed = [r for r in billed if r.id not in known]
             try:
                 conn.executemany(_INSERT_REQUEST, rows)
             except (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as e:
                 raise ValueError(f"a request record cannot be stored: {e}") from e
+            conn.executemany(_ADD_SPEND, _spend_rows(billed))
 
     @staticmethod
     def _encode_record(record: RequestRecord) -> tuple[Any, ...]:
@@ -218,6 +235,48 @@ class SqliteStore(Store):
         with self._connection() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
 
+    def add_key(self, key: KeyRecord) -> None:
+        """Store a new key; ValueError if its name or hash is already stored."""
+        row = (key.name, key.hash, orjson.dumps(key.limits).decode(), key.created_at)
+        with self._connection() as conn, _transaction(conn):
+            try:
+                conn.execute(
+                    "INSERT INTO api_keys (name, hash, limits, created_at) VALUES (?, ?, ?, ?)",
+                    row,
+                )
+            except sqlite3.IntegrityError:
+                raise ValueError(f"a key named {key.name!r} (or with that hash) exists") from None
+
+    def list_keys(self, include_revoked: bool = False) -> list[KeyRecord]:
+        """Keys in the store, oldest first (hashes only: secrets are never stored)."""
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT name, hash, limits, created_at, revoked_at FROM api_keys"
+                f"{where} ORDER BY created_at, name"
+            ).fetchall()
+        return [KeyRecord(n, h, orjson.loads(lim), c, r) for n, h, lim, c, r in rows]
+
+    def revoke_key(self, name: str) -> bool:
+        """Mark an active key revoked; False if there is none by that name."""
+        with self._connection() as conn, _transaction(conn):
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (time.time(), name),
+            )
+        return cur.rowcount > 0
+
+    def spend(self, periods: list[str]) -> dict[tuple[str, str], float]:
+        """USD per (key_name, period) from the ledger, for the given periods."""
+        if not periods:
+            return {}
+        marks = ", ".join("?" for _ in periods)
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT key_name, period, usd FROM spend WHERE period IN ({marks})", periods
+            ).fetchall()
+        return {(k, p): float(usd) for k, p, usd in rows}
+
     def close(self) -> None:
         """Close every connection (of all threads); idempotent."""
         with self._lock:
@@ -225,6 +284,16 @@ class SqliteStore(Store):
             connections, self._connections = self._connections, []
         for conn in connections:
             conn.close()
+
+
+def _spend_rows(records: list[RequestRecord]) -> list[tuple[Any, ...]]:
+    totals: dict[tuple[str, str], list[float]] = {}
+    for r in records:
+        for period in spend_periods(r.ts):
+            t = totals.setdefault((str(r.key_name), period), [0.0, 0])
+            t[0] += r.cost_usd
+            t[1] += 1
+    return [(k, p, usd, n) for (k, p), (usd, n) in totals.items()]
 
 
 def _feedback_row(feedback: FeedbackRecord) -> tuple[Any, ...]:
