@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from llmtriage.exceptions import ConfigError, RequestError
-from llmtriage.store.base import FeedbackRecord, RequestRecord
+from llmtriage.store.base import FeedbackRecord, KeyRecord, RequestRecord, spend_periods
 from llmtriage.store.factory import open_store
 from llmtriage.store.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from llmtriage.store.sqlite import REQUEST_COLUMNS, SqliteStore, sqlite_path
@@ -204,6 +204,46 @@ def test_concurrent_writers_all_land(store: SqliteStore) -> None:
     for thread in threads:
         thread.join()
     assert store.count_requests() == 8 * 20 * 25
+
+
+def test_short_lived_threads_reuse_pooled_connections(store: SqliteStore) -> None:
+    # the gateway's worker threads come and go; one connection per thread grew without bound
+    for _ in range(30):
+        thread = threading.Thread(target=store.count_requests)
+        thread.start()
+        thread.join()
+    assert len(store._connections) == 1
+
+
+# -- keys and the spend ledger ---------------------------------------------------------------
+
+
+def test_keys_add_list_revoke(store: SqliteStore) -> None:
+    store.add_key(KeyRecord("a", "sha256:" + "1" * 64, {"requests_per_minute": 5}, 1.0))
+    store.add_key(KeyRecord("b", "sha256:" + "2" * 64, {}, 2.0))
+    with pytest.raises(ValueError, match="'a'"):
+        store.add_key(KeyRecord("a", "sha256:" + "3" * 64, {}, 3.0))
+    assert [k.name for k in store.list_keys()] == ["a", "b"]
+    assert store.list_keys()[0].limits == {"requests_per_minute": 5}
+    assert store.revoke_key("a") and not store.revoke_key("a") and not store.revoke_key("zz")
+    assert [k.name for k in store.list_keys()] == ["b"]
+    assert [k.revoked_at is not None for k in store.list_keys(include_revoked=True)] == [
+        True,
+        False,
+    ]
+
+
+def test_spend_ledger_sums_logged_costs_once(store: SqliteStore) -> None:
+    ts = 1_796_000_000.0  # 2026-11-30 UTC
+    day, month = spend_periods(ts)
+    billed = [
+        dataclasses.replace(record(str(i)), key_name="k", cost_usd=0.25, ts=ts) for i in range(4)
+    ]
+    store.write_requests(billed[:3])
+    store.write_requests(billed)  # a replay: three are known, only the fourth is billed
+    store.write_requests([dataclasses.replace(record("free"), key_name="k", ts=ts)])
+    assert store.spend([day, month]) == {("k", day): 1.0, ("k", month): 1.0}
+    assert store.spend(["d:1999-01-01"]) == {}
 
 
 # -- migrations ----------------------------------------------------------------------------
