@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,9 +27,25 @@ from llmtriage.types import ChatRequest
 DATA = Path(__file__).resolve().parents[1].parent / "shared/data/routing"
 
 
-def rss_mb() -> float:
+_LOAD_PROBE = """
+import sys
+from llmtriage.routing.triage import Triage
+def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20
+before = rss()
+Triage.from_artifact(sys.argv[1]).decide([{"role": "user", "content": "warm up, please"}])
+print(rss() - before)
+"""
+
+
+def loaded_rss_mb(path: str) -> float:
+    """RSS a loaded router adds, in a fresh process (in this one, freed training memory
+    would be reused and hide it)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_PROBE, path], check=True, capture_output=True, text=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -48,9 +66,8 @@ def main() -> None:
         path = str(artifact.save(model, "/tmp/route_latency_artifact"))
         del model, requests
     gc.collect()
-    before = rss_mb()
     triage = Triage.from_artifact(path)
-    loaded = rss_mb() - before
+    loaded = loaded_rss_mb(path)
     rng = np.random.default_rng(0)
     prompts = [ds.prompts[i] for i in rng.choice(len(ds), size=args.n, replace=True)]
     for text in prompts[:200]:  # warm-up

@@ -53,6 +53,19 @@ def test_predictions_have_one_column_per_model_within_0_1(
     assert (cost > 0).all()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_one_request_gets_the_estimate_of_its_batch_row(
+    name: str, trained: Callable[[str], RoutingModel], test_set: Synthetic
+) -> None:
+    # the gateway estimates one request at a time, on a lean path of its own
+    model = trained(name)
+    quality, cost = model.estimate(test_set.requests[:12])
+    for i, req in enumerate(test_set.requests[:12]):
+        q1, c1 = model.estimate([req])
+        np.testing.assert_allclose(q1[0], quality[i], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(c1[0], cost[i], rtol=1e-6)
+
+
 @pytest.mark.parametrize("name", LEARNED)
 def test_learned_router_sees_the_big_models_advantage_on_hard_prompts(
     name: str, trained: Callable[[str], RoutingModel], test_set: Synthetic

@@ -57,14 +57,41 @@ class FeatureConfig:
         return cls(**{**data, "char_ngrams": tuple(data["char_ngrams"])})
 
 
-@dataclass
 class Features:
     """Featurized requests: sparse TF-IDF rows (L2-normalised), their dense SVD projection
-    (L2-normalised, empty when disabled) and the structural features."""
+    (L2-normalised, empty when disabled) and the structural features.
 
-    tfidf: sp.csr_matrix
-    dense: np.ndarray
-    struct: np.ndarray
+    One request (the gateway's hot path) keeps its TF-IDF row as plain ``(columns, values)``
+    arrays in ``row``; the scipy matrix is built only if a router asks for ``tfidf`` (building
+    it costs as much as the linear router's whole prediction).
+    """
+
+    def __init__(
+        self,
+        tfidf: sp.csr_matrix | None,
+        dense: np.ndarray,
+        struct: np.ndarray,
+        row: tuple[np.ndarray, np.ndarray] | None = None,
+        n_columns: int = 0,
+    ) -> None:
+        self._tfidf = tfidf
+        self.dense = dense
+        self.struct = struct
+        self.row = row  # (columns, values) when this holds exactly one request
+        self._n_columns = n_columns if tfidf is None else int(tfidf.shape[1])
+
+    @property
+    def n_columns(self) -> int:
+        return self._n_columns
+
+    @property
+    def tfidf(self) -> sp.csr_matrix:
+        if self._tfidf is None:
+            assert self.row is not None
+            cols, vals = self.row
+            indptr = np.array([0, len(cols)], dtype=np.int64)
+            self._tfidf = sp.csr_matrix((vals, cols, indptr), shape=(1, self._n_columns))
+        return self._tfidf
 
     def __len__(self) -> int:
         return int(self.struct.shape[0])
@@ -246,7 +273,9 @@ class Featurizer:
         return cols[starts].astype(np.int32), np.diff(starts, append=len(cols))
 
     def transform(self, requests: list[ChatRequest]) -> Features:
-        """Featurize a batch of requests (the same code path serves one request)."""
+        """Featurize a batch of requests (one request takes a lean path, see ``Features``)."""
+        if len(requests) == 1:
+            return self._transform_one(requests[0])
         indptr = [0]
         all_cols, all_vals, structs = [], [], []
         for req in requests:
@@ -264,14 +293,24 @@ class Featurizer:
             ),
             shape=(len(requests), self.n_columns),
         )
-        if len(requests) == 1:  # the hot path: gather the few rows the request touches
-            dense = (all_vals[0] @ self.svd[all_cols[0]])[None, :]
-        else:
-            dense = np.asarray(tfidf @ self.svd, dtype=np.float32)
+        dense = np.asarray(tfidf @ self.svd, dtype=np.float32)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         dense /= np.where(norms > 0, norms, 1)
         struct = np.vstack(structs) if structs else np.empty((0, len(STRUCT_NAMES)), np.float32)
         return Features(tfidf, dense, struct)
+
+    def _transform_one(self, req: ChatRequest) -> Features:
+        """The hot path: the same values as ``transform`` for one request, without scipy."""
+        text = conversation_text(req)
+        cols, vals = self._row(text, _focus(req, self.config))
+        struct = structural_features(req, text)[None, :]
+        if self.svd.shape[1]:  # gather the few SVD rows the request touches
+            dense = vals @ self.svd[cols]
+            norm = float(np.sqrt(dense @ dense))
+            dense = (dense / norm if norm > 0 else dense)[None, :]
+        else:
+            dense = np.zeros((1, 0), np.float32)
+        return Features(None, dense, struct, (cols, vals), self.n_columns)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The fitted state as arrays (for artifacts)."""

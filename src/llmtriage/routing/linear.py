@@ -44,8 +44,13 @@ class LinearRouter(Router):
         return self
 
     def predict(self, features: Features) -> np.ndarray:
-        n_sparse = features.tfidf.shape[1]
-        raw = features.tfidf @ self.coef[:n_sparse] + self._struct(features) @ self.coef[n_sparse:]
+        n_sparse = features.n_columns
+        if features.row is not None:  # one request: gather the coefficient rows it touches
+            cols, vals = features.row
+            sparse_part = (vals @ self.coef[cols])[None, :]
+        else:
+            sparse_part = features.tfidf @ self.coef[:n_sparse]
+        raw = sparse_part + self._struct(features) @ self.coef[n_sparse:]
         return np.clip(np.asarray(raw + self.bias, dtype=np.float64), 0.0, 1.0)
 
     def params(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from math import log1p
 
 import numpy as np
 
@@ -250,23 +251,23 @@ def structural_features(request: ChatRequest, text: str) -> np.ndarray:
     fmt = request.response_format or {}
     return np.array(
         [
-            np.log1p(full_len),
-            np.log1p(words),
+            log1p(full_len),
+            log1p(words),
             len(msgs),
             roles.count("user"),
             float("system" in roles or "developer" in roles),
-            np.log1p(len(last)),
-            np.log1p(max(full_len - len(last), 0)),
+            log1p(len(last)),
+            log1p(max(full_len - len(last), 0)),
             digits / n_chars,
-            np.log1p(lower.count("\n")),
-            np.log1p(sum(map(lower.count, "$^=\\+"))),
-            np.log1p(sum(map(lower.count, "{};()[]<>"))),
-            np.log1p(lower.count("?")),
+            log1p(lower.count("\n")),
+            log1p(sum(map(lower.count, "$^=\\+"))),
+            log1p(sum(map(lower.count, "{};()[]<>"))),
+            log1p(lower.count("?")),
             len(request.tools or ()),
             float(fmt.get("type") in ("json_object", "json_schema")),
             roles.count("tool"),
             float(len(msgs) > 2 and _is_approval(last)),
-            *(np.log1p(cues[name]) for name in CUE_NAMES),
+            *(log1p(cues[name]) for name in CUE_NAMES),
         ],
         dtype=np.float32,
     )
