@@ -13,11 +13,18 @@ import json
 import sqlite3
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+from conftest import gateway_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from fakes.openai_upstream import FakeOpenAI
+from llmtriage.gateway.app import create_app
+from llmtriage.gateway.auth import hash_key
+from llmtriage.gateway.server import BackgroundServer
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -104,7 +111,7 @@ def test_fuzz_never_5xx_and_logs_every_request(stack: Any) -> None:
     posts = {
         path: op["post"]["requestBody"]["content"]["application/json"]["schema"]
         for path, op in spec["paths"].items()
-        if "post" in op
+        if "post" in op and not path.startswith("/v1/admin/")
     }
     assert set(posts) == {"/v1/chat/completions", "/v1/route", "/v1/feedback"}
     sent = {"chat": 0, "total": 0}
@@ -154,3 +161,31 @@ def test_fuzz_never_5xx_and_logs_every_request(stack: Any) -> None:
             break
         time.sleep(0.05)
     assert rows == sent["chat"]
+
+
+def test_fuzz_admin_key_creation_never_5xx(tmp_path: Path) -> None:
+    admin = "lt-fuzz-admin-key-0123456789"
+    auth = {"admin_key_hash": hash_key(admin)}
+    with FakeOpenAI() as upstream:
+        app = create_app(gateway_config(upstream.base_url, tmp_path / "log.db", auth=auth))
+        with BackgroundServer(app) as server:
+            headers = {"authorization": f"Bearer {admin}", "content-type": "application/json"}
+            client = httpx.Client(base_url=server.base_url, headers=headers, timeout=30)
+            spec = client.get("/openapi.json").json()["paths"]["/v1/admin/keys"]
+            schema = spec["post"]["requestBody"]["content"]["application/json"]["schema"]
+            statuses: Counter[int] = Counter()
+
+            @settings(max_examples=400, deadline=None, database=None)
+            @given(body=from_schema(schema), data=st.data())
+            def run(body: Any, data: st.DataObject) -> None:
+                mangled = _mangle(body, data)
+                raw = mangled if isinstance(mangled, bytes) else json.dumps(mangled).encode()
+                status = client.post("/v1/admin/keys", content=raw).status_code
+                statuses[status] += 1
+                assert status < 500, (mangled, status)
+
+            run()
+            listed = client.get("/v1/admin/keys")
+            client.close()
+    assert statuses[201] >= 20 and statuses[400] >= 20, statuses
+    assert listed.status_code == 200 and len(listed.json()["keys"]) == statuses[201]

@@ -54,6 +54,19 @@ FEEDBACK = {
         "comment": {"type": "string"},
     },
 }
+_LIMITS = {
+    "budget_usd_per_day": {"type": "number", "exclusiveMinimum": 0},
+    "budget_usd_per_month": {"type": "number", "exclusiveMinimum": 0},
+    "requests_per_minute": {"type": "integer", "minimum": 1},
+    "tokens_per_minute": {"type": "integer", "minimum": 1},
+    "models": {"type": "array", "items": {"type": "string"}},
+    "tiers": {"type": "array", "items": {"type": "string"}},
+}
+NEW_KEY = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}, **_LIMITS},
+}
 _ERROR = {"description": "OpenAI-style error: {error: {message, type, param, code}}"}
 
 
@@ -82,6 +95,16 @@ def openapi(version: str) -> dict[str, Any]:
             "/v1/models": _get("Virtual and configured models"),
             "/healthz": _get("Liveness, log writer and circuit states"),
             "/metrics": _get("Prometheus metrics"),
+            "/v1/admin/keys": _get("Client keys and their limits (admin key)")
+            | _post("Create a client key, shown once (admin key)", NEW_KEY),
+            "/v1/admin/keys/{name}": {
+                "delete": {
+                    "summary": "Revoke a stored client key (admin key)",
+                    "parameters": [{"name": "name", "in": "path", "required": True}],
+                    "responses": {"200": {"description": "OK"}, "4XX": _ERROR},
+                }
+            },
+            "/v1/admin/spend": _get("Spend today, this month and in flight, per key (admin key)"),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
