@@ -9,7 +9,8 @@ request at concurrency 16 and 64, and the gateway's RSS over a long run at concu
 Issue targets: added p50 <= 1 ms, >= 1,500 req/s at c=16 (>= 12x LiteLLM), TTFT +<= 1 ms,
 RSS <= 250 MB and flat.
 
-    .venv/bin/python bench/gateway_overhead.py [--quick] [--litellm VENV] [--json FILE]
+    .venv/bin/python bench/gateway_overhead.py [--quick] [--litellm VENV] [--model NAME]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -424,7 +425,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         wait_ready(gw_proc, f"{gw_base}/healthz", tmp / "gateway.log")
         targets = [
             Target("upstream", upstream, ["bench"], prompts, upstream_proc.pid or 0),
-            Target("llmtriage", gw_base, ["triage/auto"], prompts, gw_proc.pid),
+            Target("llmtriage", gw_base, [args.model], prompts, gw_proc.pid),
         ]
         if args.litellm:
             ll_proc, ll_base = start_litellm(Path(args.litellm), tmp, upstream)
@@ -446,6 +447,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="short smoke run (< 60 s)")
     p.add_argument("--litellm", metavar="VENV", help="venv with litellm[proxy] to compare")
     p.add_argument("--artifact", help="router artifact to use instead of training one")
+    p.add_argument(
+        "--model",
+        default="triage/auto",
+        help="model the gateway is asked for: triage/auto (routed) or a configured name "
+        "(pass-through: the gateway without the routing decision)",
+    )
     p.add_argument("--requests-rss", type=int, help="requests in the RSS phase")
     p.add_argument("--json", metavar="FILE", help="write the results here")
     args = p.parse_args()
