@@ -252,14 +252,14 @@ class Featurizer:
 
     def _row(self, text: str, focus: str) -> tuple[np.ndarray, np.ndarray]:
         cols, counts = self._column_counts(self.ngrams.ids(text, focus))
-        vals = (1 + np.log(counts)).astype(np.float32) * self.idf[cols]
+        vals = (1 + np.log(counts)).astype(np.float32) * self.idf.take(cols)
         norm = float(np.sqrt(vals @ vals))
         return cols, vals / norm if norm > 0 else vals
 
     def _column_counts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Kept columns (ascending) and their counts. Columns are mapped before counting so
         the sort runs on small integers: a radix sort when they fit in 16 bits."""
-        cols = self.columns[ids]
+        cols = self.columns.take(ids)
         cols = cols[cols >= 0]
         if len(cols) == 0:
             return cols, cols.copy()
@@ -305,7 +305,7 @@ class Featurizer:
         cols, vals = self._row(text, _focus(req, self.config))
         struct = structural_features(req, text)[None, :]
         if self.svd.shape[1]:  # gather the few SVD rows the request touches
-            dense = vals @ self.svd[cols]
+            dense = vals @ self.svd.take(cols, axis=0)
             norm = float(np.sqrt(dense @ dense))
             dense = (dense / norm if norm > 0 else dense)[None, :]
         else:

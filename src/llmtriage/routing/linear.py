@@ -47,7 +47,7 @@ class LinearRouter(Router):
         n_sparse = features.n_columns
         if features.row is not None:  # one request: gather the coefficient rows it touches
             cols, vals = features.row
-            sparse_part = (vals @ self.coef[cols])[None, :]
+            sparse_part = (vals @ self.coef.take(cols, axis=0))[None, :]  # take: ~3x [cols]
         else:
             sparse_part = features.tfidf @ self.coef[:n_sparse]
         raw = sparse_part + self._struct(features) @ self.coef[n_sparse:]
