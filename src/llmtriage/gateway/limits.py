@@ -110,33 +110,24 @@ class Limiter:
                     _until_next_period(ts, period),
                 )
         now = int(self._clock())
-        self._check_rate(name, now, lim.requests_per_minute, 1, self._requests, "requests")
-        self._check_rate(name, now, lim.tokens_per_minute, tokens, self._tokens, "tokens")
+        in_flight = self._reserved_tokens.get(name, 0)
+        for limit, windows, amount, what in (
+            (lim.requests_per_minute, self._requests, 1, "requests"),
+            (lim.tokens_per_minute, self._tokens, in_flight + tokens, "tokens"),
+        ):
+            if limit is not None:
+                window = windows.setdefault(name, _Window())
+                window.prune(now)
+                if window.total + amount > limit:
+                    raise RateLimited(
+                        f"key {name!r} is over its limit of {limit} {what} per minute",
+                        window.retry_after(now),
+                    )
         if lim.requests_per_minute is not None:
             self._requests[name].add(now, 1)
         self._reserved[name] = held + usd
-        self._reserved_tokens[name] = self._reserved_tokens.get(name, 0) + tokens
+        self._reserved_tokens[name] = in_flight + tokens
         return Reservation(name, periods, usd, tokens)
-
-    def _check_rate(
-        self,
-        name: str,
-        now: int,
-        limit: int | None,
-        amount: int,
-        windows: dict[str, _Window],
-        what: str,
-    ) -> None:
-        if limit is None:
-            return
-        window = windows.setdefault(name, _Window())
-        window.prune(now)
-        in_flight = self._reserved_tokens.get(name, 0) if what == "tokens" else 0
-        if window.total + in_flight + amount > limit:
-            raise RateLimited(
-                f"key {name!r} is over its limit of {limit} {what} per minute",
-                window.retry_after(now),
-            )
 
     def settle(self, res: Reservation, usd: float, tokens: int) -> None:
         """Replace a reservation by what the request really cost and used."""
