@@ -95,3 +95,31 @@ def test_ties_go_to_the_cheaper_model(order: str) -> None:
     assert sweep(quality, cost, np.array([0.0]), 1.0).tolist() == [[cheaper]]
     assert Policy(knob=0.0).choose(quality, cost).tolist() == [cheaper]
     assert Policy(knob=0.0, bias=np.zeros(3)).choose(quality, cost).tolist() == [cheaper]
+
+
+@pytest.mark.parametrize("rule", ["knob", "bias", "threshold"])
+def test_choose_one_makes_the_choice_of_choose(rule: str) -> None:
+    """The one-request path (lists, no numpy) agrees with the vectorised rule everywhere,
+    ties, tier cost limits, allowed masks and the nothing-eligible fallback included."""
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        m = int(rng.integers(1, 12))
+        quality = rng.choice([0.0, 0.5, 0.8, 1.0], size=(1, m)) if rng.random() < 0.3 else None
+        quality = rng.random((1, m)) if quality is None else quality
+        cost = rng.choice([0.001, 0.01, 0.1], size=(1, m))
+        max_cost = np.where(rng.random(m) < 0.3, 0.005, np.inf) if rng.random() < 0.5 else None
+        policy = Policy(
+            knob=float(rng.choice([0.0, 0.3, 5.0])),
+            cost_ref=0.05,
+            threshold=0.9 if rule == "threshold" else None,
+            bias=rng.normal(0, 0.1, m) if rule == "bias" else None,
+            max_cost=max_cost,
+        )
+        allowed = rng.random(m) < 0.7 if rng.random() < 0.5 else None
+        if allowed is not None and not allowed.any():
+            allowed[int(rng.integers(m))] = True
+        expected = int(policy.choose(quality, cost, allowed)[0])
+        mask = None if allowed is None else allowed.tolist()
+        got, eligible = policy.choose_one(quality[0].tolist(), cost[0].tolist(), mask)
+        assert got == expected
+        assert eligible == policy.eligible(cost)[0].tolist()

@@ -56,7 +56,8 @@ class CostModel:
 
     def predict(self, struct: np.ndarray) -> np.ndarray:
         if len(self.coef):
-            return np.asarray(np.exp(_design(struct) @ self.coef.T))
+            lengths = struct[:, [_LOG_CHARS, _LOG_WORDS]].astype(np.float64)
+            return np.asarray(np.exp(lengths @ self.coef[:, 1:].T + self.coef[:, 0]))
         chars = np.expm1(struct[:, _LOG_CHARS].astype(np.float64))
         tokens_in = chars / CHARS_PER_TOKEN
         return np.asarray(tokens_in[:, None] * self.input_per_mtok / 1e6 + self.output_usd)

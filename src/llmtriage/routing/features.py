@@ -32,9 +32,7 @@ _WORD_LUT = np.full(256, 32, dtype=np.uint8)
 for _b in b"abcdefghijklmnopqrstuvwxyz0123456789_":
     _WORD_LUT[_b] = _b
 _WORD_LUT[128:] = np.arange(128, 256, dtype=np.uint8)
-# byte -> byte for character n-grams: every whitespace byte becomes a space
-_CHAR_LUT = np.arange(256, dtype=np.uint8)
-_CHAR_LUT[[9, 10, 11, 12, 13]] = 32
+_IS_WORD = _WORD_LUT != 32
 
 
 @dataclass(frozen=True)
@@ -101,20 +99,10 @@ class Features:
         return Features(self.tfidf[idx], self.dense[idx], self.struct[idx])
 
 
-def _cumprod_pow(n: int) -> np.ndarray:
-    out = np.cumprod(np.full(n, _P, dtype=np.uint64))
+def _cumprod_pow(n: int, base: int) -> np.ndarray:
+    """1, base, base**2, ... (n terms) modulo 2**64."""
+    out = np.cumprod(np.full(n, base, dtype=np.uint64))
     return np.concatenate(([np.uint64(1)], out[:-1]))
-
-
-def _spans(prefix: np.ndarray, inv: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Position-independent hashes of byte spans [start, end) from prefix sums."""
-    return (prefix[end] - prefix[start]) * inv[start]
-
-
-def _word_bounds(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    is_word = w != 32
-    edges = np.diff(np.concatenate(([False], is_word, [False])).astype(np.int8))
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 def _normalise(text: str) -> bytes:
@@ -131,20 +119,20 @@ def _focus(request: ChatRequest, config: FeatureConfig) -> str:
 
 
 class HashedNgrams:
-    """Turn text into hash-bucket ids with counts (no fitting needed)."""
+    """Turn text into hash-bucket ids with counts (no fitting needed).
+
+    The hash of a byte span s is sum((s[k] + 1) * P**k) modulo 2**64. One prefix sum over
+    the normalised bytes gives every span's hash in O(1): character n-grams are slices of it
+    and words are gathers at their edges (inside a word the word bytes equal the raw bytes,
+    and normalised text holds no whitespace but single spaces).
+    """
 
     def __init__(self, config: FeatureConfig) -> None:
         self.config = config
         n = _HEAD + _TAIL + 2
-        self._pow = _cumprod_pow(n)
-        inv = pow(_P, -1, 2**64)
-        self._inv = np.cumprod(np.full(n, inv, dtype=np.uint64))
-        self._inv = np.concatenate(([np.uint64(1)], self._inv[:-1]))
+        self._pow = _cumprod_pow(n, _P)
+        self._inv = _cumprod_pow(n, pow(_P, -1, 2**64))
         self._shift = np.uint64(64 - config.bits)
-
-    def _prefix(self, b: np.ndarray) -> np.ndarray:
-        terms = (b.astype(np.uint64) + np.uint64(1)) * self._pow[: len(b)]
-        return np.concatenate(([np.uint64(0)], np.cumsum(terms, dtype=np.uint64)))
 
     def buckets(self, text: str, focus: str = "") -> tuple[np.ndarray, np.ndarray]:
         """Unique bucket ids and their counts for a text and, in a namespace of its own,
@@ -158,51 +146,71 @@ class HashedNgrams:
     def ids(self, text: str, focus: str = "") -> np.ndarray:
         """Bucket id of every n-gram of the text and of its focus (repeats kept)."""
         raw = _normalise(text)
-        hashed = self._hashes(raw)
-        parts = [h for h, _ in hashed]
         fraw = _normalise(focus) if focus else b""
         if fraw and raw.endswith(fraw):
             # the focus is the text's tail: its n-grams are those starting there (no rehash)
-            offset = len(raw) - len(fraw)
-            parts += [h[np.searchsorted(s, offset) :] ^ _FOCUS for h, s in hashed]
-        elif fraw:
-            parts += [h ^ _FOCUS for h, _ in self._hashes(fraw)]
+            parts = self._hashes(raw, len(raw) - len(fraw))
+        else:
+            parts = self._hashes(raw)
+            parts += [h ^ _FOCUS for h in self._hashes(fraw)]
         if not parts:
             return np.empty(0, np.int64)
-        h = np.concatenate(parts) * _MIX
-        return (h >> self._shift).astype(np.int64)
+        h = np.concatenate(parts)
+        h *= _MIX
+        h >>= self._shift
+        return h.view(np.int64)
 
-    def _hashes(self, raw: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(hashes, start offsets) per n-gram family of normalised bytes; offsets ascend."""
-        b = np.frombuffer(raw, dtype=np.uint8)
-        return [*self._word_hashes(b), *self._char_hashes(b)]
-
-    def _word_hashes(self, b: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        w = _WORD_LUT[b]
-        starts, ends = _word_bounds(w)
-        if len(starts) == 0:
+    def _hashes(self, raw: bytes, focus_from: int | None = None) -> list[np.ndarray]:
+        """Hashes of every n-gram of normalised bytes, per family; with ``focus_from``, the
+        n-grams starting at or after that offset once more in the focus namespace."""
+        if not raw:
             return []
-        pre = self._prefix(w)
-        uni = _spans(pre, self._inv, starts, ends) ^ np.uint64(1)
-        out = [(uni, starts)]
-        if self.config.word_ngrams >= 2 and len(starts) > 1:
-            # a bigram is the pair of unigram hashes, combined order-dependently
-            out.append((uni[:-1] * np.uint64(_P) + uni[1:] ^ np.uint64(2), starts[:-1]))
+        b = np.frombuffer(raw, dtype=np.uint8)
+        terms = b.astype(np.uint64)
+        terms += np.uint64(1)
+        terms *= self._pow[: len(b)]
+        prefix = np.empty(len(b) + 1, dtype=np.uint64)
+        prefix[0] = 0
+        np.cumsum(terms, out=prefix[1:])
+        out: list[np.ndarray] = []
+        for hashes, first in (*self._words(b, prefix, focus_from), *self._chars(prefix)):
+            out.append(hashes)
+            if focus_from is not None:
+                out.append(hashes[first if first >= 0 else focus_from :] ^ _FOCUS)
         return out
 
-    def _char_hashes(self, b: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _words(
+        self, b: np.ndarray, prefix: np.ndarray, focus_from: int | None
+    ) -> list[tuple[np.ndarray, int]]:
+        """(hashes, index of the first n-gram in the focus) of word uni- and bigrams."""
+        inside = np.zeros(len(b) + 2, dtype=bool)
+        np.take(_IS_WORD, b, out=inside[1:-1])
+        edges = np.flatnonzero(inside[1:] != inside[:-1])
+        if len(edges) == 0:
+            return []
+        starts, ends = edges[::2], edges[1::2]
+        uni = (prefix.take(ends) - prefix.take(starts)) * self._inv.take(starts)
+        uni ^= np.uint64(1)
+        first = int(np.searchsorted(starts, focus_from)) if focus_from is not None else 0
+        out = [(uni, first)]
+        if self.config.word_ngrams >= 2 and len(uni) > 1:
+            # a bigram is the pair of unigram hashes, combined order-dependently
+            out.append(((uni[:-1] * np.uint64(_P) + uni[1:]) ^ np.uint64(2), first))
+        return out
+
+    def _chars(self, prefix: np.ndarray) -> list[tuple[np.ndarray, int]]:
+        """Character n-gram hashes; the n-gram starting at offset i is element i (-1 marks
+        that the focus offset is the index)."""
         lo, hi = self.config.char_ngrams
+        size = len(prefix) - 1
         if lo <= 0:
             return []
-        c = _CHAR_LUT[b]
-        pre = self._prefix(c)
         out = []
-        positions = np.arange(len(c) + 1)
-        for n in range(lo, hi + 1):
-            if len(c) < n:
-                break
-            start = positions[: len(c) - n + 1]
-            out.append((_spans(pre, self._inv, start, start + n) ^ np.uint64(16 + n), start))
+        for n in range(lo, min(hi, size) + 1):
+            h = prefix[n:] - prefix[: size - n + 1]
+            h *= self._inv[: size - n + 1]
+            h ^= np.uint64(16 + n)
+            out.append((h, -1))
         return out
 
 
@@ -265,12 +273,12 @@ class Featurizer:
             return cols, cols.copy()
         if self.n_columns <= 1 << 16:
             cols = cols.astype(np.uint16)
-        cols = np.sort(cols, kind="stable")
-        first = np.empty(len(cols), dtype=bool)
-        first[0] = True
-        np.not_equal(cols[1:], cols[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
-        return cols[starts].astype(np.int32), np.diff(starts, append=len(cols))
+        cols.sort(kind="stable")
+        change = np.empty(len(cols) + 1, dtype=bool)  # a new column starts here (or the end)
+        change[0] = change[-1] = True
+        np.not_equal(cols[1:], cols[:-1], out=change[1:-1])
+        edges = np.flatnonzero(change)
+        return cols.take(edges[:-1]).astype(np.int32), edges[1:] - edges[:-1]
 
     def transform(self, requests: list[ChatRequest]) -> Features:
         """Featurize a batch of requests (one request takes a lean path, see ``Features``)."""

@@ -13,6 +13,7 @@ when nothing is eligible the cheapest model is taken and the reason says so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,47 @@ class Policy:
             fallback = np.where(allowed[None, :] if allowed is not None else True, cost, np.inf)
             choice[none_ok] = np.argmin(fallback[none_ok], axis=1)
         return choice
+
+    def choose_one(
+        self, quality: list[float], cost: list[float], allowed: list[bool] | None = None
+    ) -> tuple[int, list[bool]]:
+        """``choose`` for one request given as lists (the request hot path: on a dozen models
+        Python floats beat numpy's per-call overhead), and the models' eligibility. The same
+        float operations in the same order, so the same choice."""
+        n = len(quality)
+        eligible = (
+            [c <= m for c, m in zip(cost, self.max_cost.tolist(), strict=True)]
+            if self.max_cost is not None
+            else [True] * n
+        )
+        ok = (
+            eligible
+            if allowed is None
+            else [e and a for e, a in zip(eligible, allowed, strict=True)]
+        )
+        if self.threshold is not None:
+            best = max((q for q, o in zip(quality, ok, strict=True) if o), default=-math.inf)
+            floor = self.threshold * best
+            values = [
+                -c if o and q >= floor else -math.inf
+                for q, c, o in zip(quality, cost, ok, strict=True)
+            ]
+        else:
+            kt, ref = self.knob + _TIE, self.cost_ref
+            bias = self.bias.tolist() if self.bias is not None else [0.0] * n
+            values = [
+                (q - kt * c / ref) + b if o else -math.inf
+                for q, c, b, o in zip(quality, cost, bias, ok, strict=True)
+            ]
+        i = max(range(n), key=values.__getitem__)
+        if values[i] == -math.inf:  # nothing eligible: the cheapest model allowed at all
+            fallback = (
+                cost
+                if allowed is None
+                else [c if a else math.inf for c, a in zip(cost, allowed, strict=True)]
+            )
+            i = min(range(n), key=fallback.__getitem__)
+        return i, eligible
 
 
 def sweep(quality: np.ndarray, cost: np.ndarray, knobs: np.ndarray, cost_ref: float) -> np.ndarray:

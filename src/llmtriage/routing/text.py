@@ -164,9 +164,12 @@ class _CueTable:
         else:
             self.symbols.append((entry, family))
 
-    def counts(self, lower: str) -> dict[str, int]:
-        words = lower.translate(_PUNCT_TO_SPACE).split()
-        found = Counter(map(self.words.get, words))
+    def counts(self, lower: str, encoded: bytes) -> dict[str, int]:
+        """Cue counts of lower-cased text (``encoded`` is its UTF-8: ASCII punctuation is
+        replaced there, where a 256-byte table does it, and no multi-byte character holds an
+        ASCII byte)."""
+        words = encoded.translate(_PUNCT_TO_SPACE).decode("utf-8", "surrogatepass").split()
+        found = Counter(filter(None, map(self.words.get, words)))
         cues = {name: found.get(name, 0) for name in CUE_NAMES}
         for prefix, family in self.prefixes:
             if prefix in lower:
@@ -184,7 +187,8 @@ class _CueTable:
         return cues
 
 
-_PUNCT_TO_SPACE = str.maketrans(dict.fromkeys("!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~", " "))
+_PUNCTUATION = b"!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~"
+_PUNCT_TO_SPACE = bytes.maketrans(_PUNCTUATION, b" " * len(_PUNCTUATION))
 _OPTION_RE = re.compile(r"[a-e]\)")
 _CUE_TABLE = _CueTable()
 _SCAN_CHARS = 32_768
@@ -209,6 +213,11 @@ STRUCT_NAMES = (
     "short_followup",
     *(f"cue_{name}" for name in CUE_NAMES),
 )
+
+
+def _occurrences(encoded: bytes, ascii_chars: bytes) -> int:
+    """How many of the characters of ``encoded`` (UTF-8) are among ``ascii_chars``."""
+    return len(encoded) - len(encoded.translate(None, ascii_chars))
 
 
 def conversation_text(request: ChatRequest) -> str:
@@ -244,9 +253,9 @@ def structural_features(request: ChatRequest, text: str) -> np.ndarray:
         text = text[: _SCAN_CHARS // 2] + "\n" + text[-_SCAN_CHARS // 2 :]
     n_chars = max(len(text), 1)
     lower = text.lower()
+    encoded = lower.encode("utf-8", "surrogatepass")
     words = (lower.count(" ") + 1) * full_len / n_chars
-    cues = _CUE_TABLE.counts(lower)
-    digits = sum(map(lower.count, "0123456789"))
+    cues = _CUE_TABLE.counts(lower, encoded)
     roles = [m.get("role") for m in msgs]
     fmt = request.response_format or {}
     return np.array(
@@ -258,10 +267,10 @@ def structural_features(request: ChatRequest, text: str) -> np.ndarray:
             float("system" in roles or "developer" in roles),
             log1p(len(last)),
             log1p(max(full_len - len(last), 0)),
-            digits / n_chars,
+            _occurrences(encoded, b"0123456789") / n_chars,
             log1p(lower.count("\n")),
-            log1p(sum(map(lower.count, "$^=\\+"))),
-            log1p(sum(map(lower.count, "{};()[]<>"))),
+            log1p(_occurrences(encoded, b"$^=\\+")),
+            log1p(_occurrences(encoded, b"{};()[]<>")),
             log1p(lower.count("?")),
             len(request.tools or ()),
             float(fmt.get("type") in ("json_object", "json_schema")),

@@ -98,48 +98,44 @@ class Triage:
         if tier is not None:
             if tier not in self._tier_names:
                 raise RoutingError(f"unknown tier {tier!r}; tiers: {', '.join(self._tier_names)}")
-            allowed = np.asarray(self.tiers) == tier
+            allowed = [t == tier for t in self.tiers]
         if models is not None:
-            permitted = np.array([m in models for m in self.model.models])
-            allowed = permitted if allowed is None else allowed & permitted
-            if not allowed.any():
+            permitted = [m in models for m in self.model.models]
+            allowed = (
+                permitted
+                if allowed is None
+                else [a and p for a, p in zip(allowed, permitted, strict=True)]
+            )
+            if not any(allowed):
                 raise RoutingError("no model is allowed for this request")
         quality, cost = self.model.estimate([req])
-        i = int(self.policy.choose(quality, cost, allowed)[0])
-        return self._decision(i, quality[0], cost[0], allowed)
+        q, c = quality[0].tolist(), cost[0].tolist()
+        i, eligible = self.policy.choose_one(q, c, allowed)
+        return self._decision(i, q, c, eligible, allowed)
 
     def _decision(
-        self, i: int, q: np.ndarray, c: np.ndarray, allowed: np.ndarray | None
+        self, i: int, q: list[float], c: list[float], ok: list[bool], allowed: list[bool] | None
     ) -> RoutingDecision:
-        ok = self.policy.eligible(c[None, :])[0]
+        models = self.model.models
         estimates = tuple(
-            ModelEstimate(
-                m,
-                self.tiers[j],
-                float(q[j]),
-                float(c[j]),
-                bool(ok[j]),
-                "" if ok[j] else "estimated cost above the tier's limit",
-            )
-            for j, m in enumerate(self.model.models)
+            ModelEstimate(m, t, qj, cj, e, "" if e else "estimated cost above the tier's limit")
+            for m, t, qj, cj, e in zip(models, self.tiers, q, c, ok, strict=True)
         )
-        usable = ok & (allowed if allowed is not None else True)
-        if not usable.any():
+        usable = ok if allowed is None else [e and a for e, a in zip(ok, allowed, strict=True)]
+        if not any(usable):
             reason = (
                 f"no model is eligible (estimated costs exceed the tier limits); "
-                f"fell back to the cheapest allowed, {self.model.models[i]} at ${c[i]:.2g}"
+                f"fell back to the cheapest allowed, {models[i]} at ${c[i]:.2g}"
             )
         else:
-            best = int(np.argmax(np.where(usable, q, -np.inf)))
+            best = max((j for j, u in enumerate(usable) if u), key=q.__getitem__)
             reason = self._reason(i, best, q, c)
-            if not ok.all():
-                excluded = [m for m, e in zip(self.model.models, ok, strict=True) if not e]
+            if not all(ok):
+                excluded = [m for m, e in zip(models, ok, strict=True) if not e]
                 reason += f"; excluded by tier cost limits: {', '.join(excluded)}"
-        return RoutingDecision(
-            self.model.models[i], self.tiers[i], estimates, reason, self.model.name
-        )
+        return RoutingDecision(models[i], self.tiers[i], estimates, reason, self.model.name)
 
-    def _reason(self, i: int, best: int, q: np.ndarray, c: np.ndarray) -> str:
+    def _reason(self, i: int, best: int, q: list[float], c: list[float]) -> str:
         models = self.model.models
         if i == best:
             return f"{models[i]} has the best expected quality ({q[i]:.2f}) at ${c[i]:.2g}"
