@@ -29,13 +29,11 @@ from llmtriage.types import ChatRequest
 DATA = Path(__file__).resolve().parents[1].parent / "shared/data/routing"
 DATASETS = ("routerbench_partial", "llmrouter_dcrouter", "routellm_gpt4_vs_mixtral")
 VARIANTS = {
-    "lin_base": SPARSE_FEATURES,  # what default uses: char 3-5-grams, 60k columns
-    "lin_c34": dataclasses.replace(SPARSE_FEATURES, char_ngrams=(3, 4)),
+    "lin_base": SPARSE_FEATURES,  # what default used before: char 3-5-grams, 60k columns
     "lin_c4": dataclasses.replace(SPARSE_FEATURES, char_ngrams=(4, 4)),
-    "lin_c4_16k": dataclasses.replace(
-        SPARSE_FEATURES, char_ngrams=(4, 4), max_features=16_000, bits=18
-    ),
-    "lin_c35_16k": dataclasses.replace(SPARSE_FEATURES, max_features=16_000, bits=18),
+    "lin_c4_b18": dataclasses.replace(SPARSE_FEATURES, char_ngrams=(4, 4), bits=18),
+    "lin_c4_b17": dataclasses.replace(SPARSE_FEATURES, char_ngrams=(4, 4), bits=17),
+    "lin_c4_b16": dataclasses.replace(SPARSE_FEATURES, char_ngrams=(4, 4), bits=16),
 }
 
 
