@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint venv lock bench clean
 
+NATIVE := src/llmtriage/routing/_ngrams.so
+
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -13,12 +15,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The featurizer's optional C kernel; without a C compiler this prints so and the numpy path runs.
+$(NATIVE): src/llmtriage/routing/_ngrams.c $(STAMP)
+	$(BIN)/python -m llmtriage.routing.native
 
-demo: $(STAMP)
+venv: $(STAMP) $(NATIVE)
+
+demo: venv
 	$(BIN)/llmtriage demo
 
-lint: $(STAMP)
+lint: venv
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy

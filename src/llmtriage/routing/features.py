@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from llmtriage.routing import native
 from llmtriage.routing.text import (
     STRUCT_NAMES,
     conversation_text,
@@ -114,6 +115,19 @@ def _normalise(text: str) -> bytes:
     return raw[:_HEAD] + raw[-_TAIL:] if len(raw) > _HEAD + _TAIL else raw
 
 
+def segments(text: str, focus: str) -> tuple[bytes, int, bytes]:
+    """What to hash, normalised: (text, offset where its focus tail starts, a focus that is
+    not the text's tail). A focus that ends the text is hashed from the text itself, so the
+    offset is len(text) (no tail) or the third element is empty."""
+    raw = _normalise(text)
+    if focus == text:  # a one-block prompt: the focus is all of it
+        return raw, 0, b""
+    fraw = _normalise(focus) if focus else b""
+    if fraw and raw.endswith(fraw):
+        return raw, len(raw) - len(fraw), b""
+    return raw, len(raw), fraw
+
+
 def _focus(request: ChatRequest, config: FeatureConfig) -> str:
     return focus_text(request) if config.focus else ""
 
@@ -145,14 +159,9 @@ class HashedNgrams:
 
     def ids(self, text: str, focus: str = "") -> np.ndarray:
         """Bucket id of every n-gram of the text and of its focus (repeats kept)."""
-        raw = _normalise(text)
-        fraw = _normalise(focus) if focus else b""
-        if fraw and raw.endswith(fraw):
-            # the focus is the text's tail: its n-grams are those starting there (no rehash)
-            parts = self._hashes(raw, len(raw) - len(fraw))
-        else:
-            parts = self._hashes(raw)
-            parts += [h ^ _FOCUS for h in self._hashes(fraw)]
+        raw, focus_from, fraw = segments(text, focus)
+        parts = self._hashes(raw, focus_from if focus_from < len(raw) else None)
+        parts += [h ^ _FOCUS for h in self._hashes(fraw)]
         if not parts:
             return np.empty(0, np.int64)
         h = np.concatenate(parts)
@@ -225,6 +234,14 @@ class Featurizer:
         self.columns = columns  # bucket id -> column index, -1 if dropped (int32, 2**bits)
         self.idf = idf  # per column (float32)
         self.svd = svd  # (n_columns, svd_dims) float32 projection; zero columns when disabled
+        # the C kernel for hashing and counting when it is built (native.py), else numpy
+        self._native = (
+            native.ColumnCounter(
+                columns, len(idf), _IS_WORD, config.word_ngrams, config.char_ngrams, config.bits
+            )
+            if native.available()
+            else None
+        )
 
     @property
     def n_columns(self) -> int:
@@ -259,7 +276,10 @@ class Featurizer:
         return featurizer
 
     def _row(self, text: str, focus: str) -> tuple[np.ndarray, np.ndarray]:
-        cols, counts = self._column_counts(self.ngrams.ids(text, focus))
+        if self._native is not None:
+            cols, counts = self._native.count(*segments(text, focus))
+        else:
+            cols, counts = self._column_counts(self.ngrams.ids(text, focus))
         vals = (1 + np.log(counts)).astype(np.float32) * self.idf.take(cols)
         norm = float(np.sqrt(vals @ vals))
         return cols, vals / norm if norm > 0 else vals

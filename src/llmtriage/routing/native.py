@@ -1,0 +1,114 @@
+"""The optional C kernel of the featurizer (``_ngrams.c``) and how to build and load it.
+
+The numpy code in ``features.py`` is the reference and the fallback; the kernel does the same
+integer work (hash, map to columns, count) in one pass over the bytes, which takes a routing
+decision on a long prompt from a few hundred microseconds to well under one hundred.
+`make venv` builds it when a C compiler exists (``python -m llmtriage.routing.native``); no
+compiler, or ``LLMTRIAGE_NATIVE=0``, means the numpy path. Nothing is compiled at run time.
+
+The library is loaded with ``ctypes.PyDLL`` (the GIL stays held during a call) and each
+counter's scratch arrays are used under a lock, so threads may share a featurizer.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+ABI = 1
+SOURCE = Path(__file__).with_name("_ngrams.c")
+LIBRARY = Path(__file__).with_name("_ngrams.so")
+
+_i64, _u64, _int, _ptr = ctypes.c_int64, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p
+
+
+def _load() -> ctypes.PyDLL | None:
+    if os.environ.get("LLMTRIAGE_NATIVE", "1") == "0" or not LIBRARY.exists():
+        return None
+    try:
+        lib = ctypes.PyDLL(str(LIBRARY))
+        if lib.ngrams_abi() != ABI:
+            return None  # built from another version of the source: rebuild with make venv
+    except (OSError, AttributeError):
+        return None
+    lib.ngram_columns.restype = _i64
+    lib.ngram_columns.argtypes = [
+        ctypes.c_char_p, _i64, _i64, ctypes.c_char_p, _i64, _ptr, _int, _int, _int, _int,
+        _ptr, _i64, _ptr, _ptr, _ptr, _ptr,
+    ]  # fmt: skip
+    return lib
+
+
+_LIB = _load()
+
+
+def available() -> bool:
+    return _LIB is not None
+
+
+class ColumnCounter:
+    """The TF-IDF columns and counts of a text's n-grams (see ``_ngrams.c``) for one column
+    map, with the scratch arrays the kernel needs. A lock makes each count (the call and
+    the copy out of the shared output buffers) one step for the threads that share it."""
+
+    def __init__(
+        self,
+        columns: np.ndarray,
+        n_columns: int,
+        is_word: np.ndarray,
+        word_n: int,
+        chars: tuple[int, int],
+        bits: int,
+    ) -> None:
+        assert _LIB is not None
+        self._keep = (
+            np.ascontiguousarray(columns, dtype=np.int32),
+            np.ascontiguousarray(is_word, dtype=np.uint8),
+            np.zeros(n_columns, dtype=np.int32),  # counts
+            np.zeros((n_columns + 63) // 64, dtype=np.uint64),  # touched bitmap
+            np.empty(n_columns, dtype=np.int32),  # columns out
+            np.empty(n_columns, dtype=np.int64),  # counts out
+        )
+        self._ptrs = [a.ctypes.data for a in self._keep]
+        self._lock = threading.Lock()
+        self._n_columns, self._word_n, self._chars, self._bits = n_columns, word_n, chars, bits
+
+    def count(self, raw: bytes, focus_from: int, focus: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """Columns (ascending) and counts of the n-grams of ``raw``; those starting at or after
+        ``focus_from`` count once more in the focus namespace, and so do all of ``focus``."""
+        assert _LIB is not None
+        columns, is_word, counts, touched, cols_out, counts_out = self._ptrs
+        lo, hi = self._chars
+        with self._lock:
+            k = _LIB.ngram_columns(
+                raw, len(raw), focus_from, focus, len(focus), is_word, self._word_n, lo, hi,
+                self._bits, columns, self._n_columns, counts, touched, cols_out, counts_out,
+            )  # fmt: skip
+            return self._keep[4][:k].copy(), self._keep[5][:k].copy()
+
+
+def build(cc: str | None = None) -> Path | None:
+    """Compile ``_ngrams.c`` next to it; None (and a message) when no compiler is found."""
+    cc = cc or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        print("llmtriage: no C compiler found; the featurizer uses its numpy path")
+        return None
+    tmp = LIBRARY.with_suffix(".tmp")
+    cmd = [cc, "-O2", "-shared", "-fPIC", "-std=c99", "-o", str(tmp), str(SOURCE)]
+    subprocess.run(cmd, check=True)
+    tmp.replace(LIBRARY)  # atomic: a running process keeps its mapped copy
+    return LIBRARY
+
+
+if __name__ == "__main__":
+    built = build()
+    if built is not None:
+        print(f"llmtriage: built {built}")
+    sys.exit(0)

@@ -1,0 +1,119 @@
+"""The featurizer's C kernel (routing/native.py, _ngrams.c) against its numpy reference:
+the same columns and counts for every text, focus and feature configuration, from any thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmtriage.demo import sample_path
+from llmtriage.evals import datasets
+from llmtriage.routing import native
+from llmtriage.routing.features import FeatureConfig, Featurizer
+from llmtriage.routing.text import conversation_text, focus_text
+from llmtriage.types import ChatRequest
+
+CONFIGS = {
+    "lean": FeatureConfig(char_ngrams=(4, 4), bits=18, svd_dims=0),
+    "rich": FeatureConfig(svd_dims=0),
+    "words": FeatureConfig(word_ngrams=1, char_ngrams=(0, 0), focus=False, svd_dims=0),
+    "tiny-space": FeatureConfig(char_ngrams=(2, 6), bits=12, min_df=1, svd_dims=0),
+}
+ODD = [
+    "",
+    "a",
+    "ab cd",
+    "Héllo wörld, ça va? 日本語のテキスト",
+    "x" * 20_000 + " and the question at the end?",
+    "!!! ??? ...",
+    "first block\n\nsecond block\n\nthe final question?",
+    "tabs\tand\r\nnewlines\x0band\u00a0nbsp\u2028",
+    "word " * 5_000,
+    "\x00\x01 control \x7f bytes",
+]
+
+needs_kernel = pytest.mark.skipif(not native.available(), reason="C kernel not built")
+
+
+def _prompts() -> list[str]:
+    return [*datasets.load(sample_path()).prompts[:300], *ODD]
+
+
+def _pair(config: FeatureConfig, prompts: list[str]) -> tuple[Featurizer, Featurizer]:
+    """(kernel, numpy reference) featurizers with the same fitted state."""
+    fitted = Featurizer.fit([ChatRequest.from_prompt(p) for p in prompts], config)
+    reference = Featurizer(config, fitted.columns, fitted.idf, fitted.svd)
+    reference._native = None
+    return fitted, reference
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[Featurizer, Featurizer]:
+    """One fitted (kernel, reference) pair for the property and thread tests."""
+    return _pair(FeatureConfig(char_ngrams=(3, 5), bits=14, min_df=1, svd_dims=0), _prompts())
+
+
+def test_the_kernel_is_built_wherever_a_c_compiler_exists() -> None:
+    if os.environ.get("LLMTRIAGE_NATIVE") == "0":
+        pytest.skip("LLMTRIAGE_NATIVE=0 asks for the numpy path")
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert native.available(), "a compiler exists but the kernel is not built: make venv"
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_kernel_rows_equal_the_numpy_rows(name: str) -> None:
+    prompts = _prompts()
+    kernel, reference = _pair(CONFIGS[name], prompts)
+    assert kernel._native is not None and kernel.n_columns > 0
+    for p in prompts:
+        req = ChatRequest.from_prompt(p)
+        text = conversation_text(req)
+        for focus in (focus_text(req), "", "a focus that is not in the text", text):
+            got, want = kernel._row(text, focus), reference._row(text, focus)
+            np.testing.assert_array_equal(got[0], want[0], err_msg=f"{p[:40]!r} / {focus[:20]!r}")
+            np.testing.assert_array_equal(got[1], want[1])
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=300), cut=st.integers(0, 300))
+def test_kernel_equals_numpy_on_any_unicode(
+    pair: tuple[Featurizer, Featurizer], text: str, cut: int
+) -> None:
+    kernel, reference = pair
+    for focus in (text[cut:], text[:cut], ""):
+        got, want = kernel._row(text, focus), reference._row(text, focus)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+@needs_kernel
+def test_threads_share_a_featurizer_safely(pair: tuple[Featurizer, Featurizer]) -> None:
+    kernel, _ = pair
+    requests = [ChatRequest.from_prompt(p) for p in _prompts()]
+    expected = [kernel._row(conversation_text(r), focus_text(r)) for r in requests]
+    failures: list[int] = []
+
+    def work() -> None:
+        for _ in range(3):
+            for i, r in enumerate(requests):
+                cols, vals = kernel._row(conversation_text(r), focus_text(r))
+                if not (
+                    np.array_equal(cols, expected[i][0]) and np.array_equal(vals, expected[i][1])
+                ):
+                    failures.append(i)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
