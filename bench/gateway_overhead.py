@@ -277,20 +277,20 @@ def pct(seconds: list[float]) -> dict[str, float]:
 
 
 async def sequential(targets: list[Target], n: int, stream: bool) -> dict[str, dict[str, float]]:
-    """Concurrency 1: each target alone, in ``ROUNDS`` alternating blocks of n / ROUNDS."""
+    """Concurrency 1: each target alone, in ``ROUNDS`` alternating blocks of n / ROUNDS.
+
+    Each block opens its own connection with one untimed call: a server stopped meanwhile
+    may close an idle keep-alive connection the moment it resumes."""
     times: dict[str, list[float]] = {t.name: [] for t in targets}
-    sessions = [session(1) for _ in targets]
     fn = first_token if stream else call
-    try:
-        for r in range(ROUNDS):
-            for t, s in zip(targets, sessions, strict=True):
-                bodies = t.streams if stream else t.bodies
-                with alone(targets, t):
+    for r in range(ROUNDS):
+        for t in targets:
+            bodies = t.streams if stream else t.bodies
+            with alone(targets, t):
+                async with session(1) as s:
+                    await fn(s, t.url, bodies[r])
                     for i in range(r * n // ROUNDS, (r + 1) * n // ROUNDS):
                         times[t.name].append(await fn(s, t.url, bodies[i % N_PROMPTS]))
-    finally:
-        for s in sessions:
-            await s.close()
     return {name: pct(ts) for name, ts in times.items()}
 
 

@@ -137,6 +137,14 @@ def _corrupt(case: str, saved: Path, path: Path) -> Path:
         _npz(path, __meta__=np.frombuffer(b"{oops", dtype=np.uint8))
     elif case == "other-format":
         _npz(path, __meta__=_meta({"format": "x", "format_version": 1}))
+    elif case == "column-out-of-range":  # would index past the IDF (and the C kernel's scratch)
+        real = _real(saved)
+        columns = real["feat_columns"].copy()
+        columns[7] = len(real["feat_idf"]) + 1000
+        _npz(path, **{**real, "feat_columns": columns})
+    elif case == "column-map-size":
+        real = _real(saved)
+        _npz(path, **{**real, "feat_columns": real["feat_columns"][:1000]})
     else:  # "missing-array": a real artifact with one array dropped
         _npz(path, **{k: v for k, v in _real(saved).items() if k != "feat_idf"})
     return path
@@ -151,6 +159,8 @@ CORRUPTIONS = [
     "meta-not-json",
     "other-format",
     "missing-array",
+    "column-out-of-range",
+    "column-map-size",
 ]
 
 

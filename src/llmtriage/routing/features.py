@@ -223,12 +223,24 @@ class HashedNgrams:
         return out
 
 
+def _check_state(config: FeatureConfig, columns: np.ndarray, idf: np.ndarray) -> None:
+    """ValueError unless the column map fits the config and points into the IDF (a damaged
+    artifact must not index out of bounds, least of all in the C kernel)."""
+    if columns.shape != (2**config.bits,) or columns.dtype != np.int32:
+        raise ValueError(
+            f"column map of {columns.dtype} {columns.shape}, want int32 2**{config.bits}"
+        )
+    if len(columns) and not (int(columns.min()) >= -1 and int(columns.max()) < len(idf)):
+        raise ValueError(f"column map points outside the {len(idf)} columns")
+
+
 class Featurizer:
     """Fitted TF-IDF over hashed n-grams, plus structural features."""
 
     def __init__(
         self, config: FeatureConfig, columns: np.ndarray, idf: np.ndarray, svd: np.ndarray
     ) -> None:
+        _check_state(config, columns, idf)
         self.config = config
         self.ngrams = HashedNgrams(config)
         self.columns = columns  # bucket id -> column index, -1 if dropped (int32, 2**bits)
