@@ -17,7 +17,7 @@ from llmtriage.demo import sample_path
 from llmtriage.evals import datasets
 from llmtriage.routing import native
 from llmtriage.routing.features import FeatureConfig, Featurizer
-from llmtriage.routing.text import conversation_text, focus_text
+from llmtriage.routing.text import _CUE_TABLE, conversation_text, focus_text
 from llmtriage.types import ChatRequest
 
 CONFIGS = {
@@ -117,3 +117,61 @@ def test_threads_share_a_featurizer_safely(pair: tuple[Featurizer, Featurizer]) 
     for t in threads:
         t.join()
     assert failures == []
+
+
+# ---------------------------------------------------------------- structural cues
+
+# words of the phrases, cue words, prefixed words, and every kind of separator
+CUE_BITS = [
+    *sorted({w for p, _ in _CUE_TABLE.phrases for w in p.split()}),
+    *(p + "ics" for p, _ in _CUE_TABLE.prefixes),
+    *(p for p, _ in _CUE_TABLE.prefixes),
+    "prove",
+    "integral",
+    "def",
+    "court",
+    "thanks",
+    *(c for c in map(chr, range(0x3001)) if c.isspace()),  # all of str.isspace()
+    *("\u200b", "\u3001", "\u2030", "\u1681"),  # near misses, not spaces
+    *(",", "'", "_", "-", "(", "\n", "\t", " ", "é", "日本", "\ud800"),
+]
+TRICKY = [
+    "thank you thank you",
+    "thank you  thank you, thank you",
+    "step by step by step by step",
+    "trade-off trade-offs tradeoffs",
+    "what is what is what is",
+    "show\u00a0that\u2028show that",
+    "sum of sum of",
+    "eigenvectors eigen thermodynamically thermo",
+]
+
+
+def _equal_cues(text: str) -> None:
+    assert _CUE_TABLE.native is not None
+    lower = text.lower()
+    encoded = lower.encode("utf-8", "surrogatepass")
+    want = _CUE_TABLE.token_counts(lower, encoded)
+    assert dict(zip(want, _CUE_TABLE.native.count(encoded), strict=True)) == want, text[:80]
+
+
+@needs_kernel
+def test_kernel_cue_counts_equal_python_on_the_datasets() -> None:
+    for text in [*_prompts(), *TRICKY]:
+        _equal_cues(text)
+
+
+@needs_kernel
+@pytest.mark.parametrize("sep", [c for c in map(chr, range(0x3001)) if c.isspace() or c in ",.()'"])
+def test_kernel_splits_words_where_python_does(sep: str) -> None:
+    _equal_cues(f"prove{sep}that{sep}thank{sep}you{sep}eigenvalues")
+    _equal_cues(f"prove\u200b{sep}x{sep}\u3001court")
+
+
+@needs_kernel
+@settings(max_examples=1000, deadline=None)
+@given(parts=st.lists(st.one_of(st.sampled_from(CUE_BITS), st.text(max_size=4)), max_size=40))
+def test_kernel_cue_counts_equal_python_on_any_mix(parts: list[str]) -> None:
+    """Cue words, phrases (also back to back), prefixes, every kind of separator."""
+    _equal_cues(" ".join(parts))
+    _equal_cues("".join(parts))

@@ -19,7 +19,7 @@
 #define MIX 0x9E3779B97F4A7C15ULL
 #define FOCUS 0x5BD1E9955BD1E995ULL
 
-int ngrams_abi(void) { return 1; }
+int ngrams_abi(void) { return 2; }
 
 typedef struct {
     const int32_t *columns; /* bucket -> column, -1 when dropped */
@@ -118,3 +118,93 @@ int64_t ngram_columns(const uint8_t *t, int64_t n, int64_t focus_from, const uin
     return collect(n_columns, counts, touched, cols_out, counts_out);
 }
 
+
+/* ---- structural cues: counts of cue words, word prefixes and phrases per family ----
+ *
+ * The same counts as text._CueTable.counts in Python (the reference; tests check equality):
+ * tokens are the runs between separators, which are the bytes flagged in sep1 (ASCII
+ * punctuation and whitespace) and the multi-byte UTF-8 forms of the other characters
+ * str.isspace() knows. A phrase of k words counts like str.count(" w1 .. wk ") on the
+ * space-joined tokens: non-overlapping, so after a match at token s the next may start at
+ * token s + k + 1 at the earliest. */
+
+#define CUE_MAX_WORDS 4
+
+static int64_t sep_len(const uint8_t *t, int64_t i, int64_t n, const uint8_t *sep1) {
+    uint8_t c = t[i];
+    if (c < 0x80) return sep1[c] ? 1 : 0;
+    if (c == 0xC2 && i + 1 < n && (t[i + 1] == 0x85 || t[i + 1] == 0xA0)) return 2;
+    if (i + 2 >= n) return 0;
+    uint8_t d = t[i + 1], e = t[i + 2];
+    if (c == 0xE1) return d == 0x9A && e == 0x80 ? 3 : 0;
+    if (c == 0xE2 && d == 0x80)
+        return (e >= 0x80 && e <= 0x8A) || e == 0xA8 || e == 0xA9 || e == 0xAF ? 3 : 0;
+    if (c == 0xE2) return d == 0x81 && e == 0x9F ? 3 : 0;
+    if (c == 0xE3) return d == 0x80 && e == 0x80 ? 3 : 0;
+    return 0;
+}
+
+static int same(const uint8_t *a, int64_t alen, const uint8_t *b, int64_t blen) {
+    if (alen != blen) return 0;
+    for (int64_t i = 0; i < alen; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+/* words: n_slots (a power of two) x (offset, length, family) open-addressing by FNV-1a,
+ * length -1 when empty; prefixes: n_pre x (offset, length, family); phrases: n_ph records
+ * of (family, k, k x (offset, length)). Offsets point into blob. next_ok: n_ph scratch. */
+void cue_counts(const uint8_t *t, int64_t n, const uint8_t *sep1, const uint8_t *blob,
+                const int32_t *words, int64_t n_slots, const int32_t *prefixes, int64_t n_pre,
+                const int32_t *phrases, int64_t n_ph, int64_t *next_ok, int64_t *out,
+                int64_t n_families) {
+    int64_t starts[CUE_MAX_WORDS], lens[CUE_MAX_WORDS]; /* the last tokens, a ring */
+    int64_t n_tok = 0, i = 0;
+    for (int64_t f = 0; f < n_families; f++) out[f] = 0;
+    for (int64_t p = 0; p < n_ph; p++) next_ok[p] = 0;
+    while (i < n) {
+        int64_t s = sep_len(t, i, n, sep1);
+        if (s) {
+            i += s;
+            continue;
+        }
+        int64_t start = i;
+        while (i < n && !sep_len(t, i, n, sep1)) i++;
+        const uint8_t *w = t + start;
+        int64_t len = i - start;
+        uint64_t h = 0xCBF29CE484222325ULL;
+        for (int64_t k = 0; k < len; k++) h = (h ^ w[k]) * 0x100000001B3ULL;
+        for (int64_t slot = (int64_t)(h & (uint64_t)(n_slots - 1));; slot = (slot + 1) & (n_slots - 1)) {
+            const int32_t *e = words + 3 * slot;
+            if (e[1] < 0) break;
+            if (same(w, len, blob + e[0], e[1])) {
+                out[e[2]]++;
+                break;
+            }
+        }
+        for (int64_t p = 0; p < n_pre; p++) {
+            const int32_t *e = prefixes + 3 * p;
+            if (len >= e[1] && same(w, e[1], blob + e[0], e[1])) out[e[2]]++;
+        }
+        starts[n_tok % CUE_MAX_WORDS] = start;
+        lens[n_tok % CUE_MAX_WORDS] = len;
+        n_tok++;
+        const int32_t *ph = phrases;
+        for (int64_t p = 0; p < n_ph; p++) {
+            int32_t fam = ph[0], k = ph[1];
+            int64_t first = n_tok - k; /* the phrase would span tokens first .. n_tok - 1 */
+            if (first >= next_ok[p]) {
+                int ok = 1;
+                for (int32_t j = 0; j < k && ok; j++) {
+                    int64_t r = (first + j) % CUE_MAX_WORDS;
+                    ok = same(t + starts[r], lens[r], blob + ph[2 + 2 * j], ph[3 + 2 * j]);
+                }
+                if (ok) {
+                    out[fam]++;
+                    next_ok[p] = first + k + 1;
+                }
+            }
+            ph += 2 + 2 * k;
+        }
+    }
+}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-ABI = 1
+ABI = 2
 SOURCE = Path(__file__).with_name("_ngrams.c")
 LIBRARY = Path(__file__).with_name("_ngrams.so")
 
@@ -43,6 +43,9 @@ def _load() -> ctypes.PyDLL | None:
         ctypes.c_char_p, _i64, _i64, ctypes.c_char_p, _i64, _ptr, _int, _int, _int, _int,
         _ptr, _i64, _ptr, _ptr, _ptr, _ptr,
     ]  # fmt: skip
+    lib.cue_counts.restype = None
+    lib.cue_counts.argtypes = [ctypes.c_char_p, _i64, *[_ptr] * 3, _i64, _ptr, _i64, _ptr, _i64]
+    lib.cue_counts.argtypes += [_ptr, _ptr, _i64]
     return lib
 
 
@@ -92,6 +95,70 @@ class ColumnCounter:
                 self._bits, columns, self._n_columns, counts, touched, cols_out, counts_out,
             )  # fmt: skip
             return self._keep[4][:k].copy(), self._keep[5][:k].copy()
+
+
+class CueCounter:
+    """Counts of cue words, word prefixes and phrases per family over a text's tokens (see
+    ``cue_counts`` in ``_ngrams.c``), for one cue table."""
+
+    def __init__(
+        self,
+        separators: bytes,
+        words: dict[str, int],
+        prefixes: list[tuple[str, int]],
+        phrases: list[tuple[list[str], int]],
+        n_families: int,
+    ) -> None:
+        assert _LIB is not None
+        blob = bytearray()
+
+        def put(text: str) -> tuple[int, int]:
+            raw = text.encode("utf-8", "surrogatepass")
+            blob.extend(raw)
+            return len(blob) - len(raw), len(raw)
+
+        n_slots = 1 << max(4, (4 * len(words)).bit_length())  # load factor <= 1/4
+        slots = np.full((n_slots, 3), [0, -1, 0], dtype=np.int32)
+        for word, family in words.items():
+            i = _fnv1a(word.encode("utf-8", "surrogatepass")) & (n_slots - 1)
+            while slots[i, 1] >= 0:
+                i = (i + 1) & (n_slots - 1)
+            slots[i] = (*put(word), family)
+        pre = np.array([(*put(p), f) for p, f in prefixes], dtype=np.int32).reshape(-1, 3)
+        ph: list[int] = []
+        for words_of, family in phrases:
+            assert 0 < len(words_of) <= 4, "cue_counts keeps the last 4 tokens"
+            ph += [family, len(words_of), *(x for w in words_of for x in put(w))]
+        sep = np.zeros(256, dtype=np.uint8)
+        sep[list(separators)] = 1
+        self._keep = (
+            sep, np.frombuffer(bytes(blob) or b"\0", dtype=np.uint8), slots,
+            pre if len(pre) else np.zeros((1, 3), np.int32), np.array(ph or [0], np.int32),
+            np.zeros(max(len(phrases), 1), dtype=np.int64), np.zeros(n_families, dtype=np.int64),
+        )  # fmt: skip
+        self._ptrs = [a.ctypes.data for a in self._keep]
+        self._sizes = (n_slots, len(prefixes), len(phrases), n_families)
+        self._lock = threading.Lock()
+
+    def count(self, encoded: bytes) -> list[int]:
+        """Per family, the cue words, prefixed words and phrases among the tokens of
+        ``encoded`` (lower-cased UTF-8)."""
+        assert _LIB is not None
+        sep, blob, words, pre, ph, next_ok, out = self._ptrs
+        n_slots, n_pre, n_ph, n_families = self._sizes
+        with self._lock:
+            _LIB.cue_counts(
+                encoded, len(encoded), sep, blob, words, n_slots, pre, n_pre, ph, n_ph,
+                next_ok, out, n_families,
+            )  # fmt: skip
+            return self._keep[6].tolist()
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
 
 
 def build(cc: str | None = None) -> Path | None:

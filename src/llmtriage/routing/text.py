@@ -12,6 +12,7 @@ from math import log1p
 
 import numpy as np
 
+from llmtriage.routing import native
 from llmtriage.types import ChatRequest, content_text
 
 # Cue families and their triggers. Words take ``[sz]`` classes, optional ``x?`` letters and
@@ -146,6 +147,7 @@ class _CueTable:
         self.prefixes: list[tuple[str, str]] = []
         self.phrases: list[tuple[str, str]] = []  # " a b " in the space-joined words
         self.symbols: list[tuple[str, str]] = []  # literal text in the lower-cased input
+        self.native: native.CueCounter | None = None
         for family, entries in _CUES.items():
             for entry in entries:
                 self._add(family, entry)
@@ -164,19 +166,29 @@ class _CueTable:
         else:
             self.symbols.append((entry, family))
 
+    def compile(self) -> None:
+        """Hand the word, prefix and phrase cues to the C kernel when it is built."""
+        index = {name: i for i, name in enumerate(CUE_NAMES)}
+        self.native = (
+            native.CueCounter(
+                _PUNCTUATION + _ASCII_SPACES,
+                {w: index[f] for w, f in self.words.items()},
+                [(p, index[f]) for p, f in self.prefixes],
+                [(p.split(), index[f]) for p, f in self.phrases],
+                len(CUE_NAMES),
+            )
+            if native.available()
+            else None
+        )
+
     def counts(self, lower: str, encoded: bytes) -> dict[str, int]:
         """Cue counts of lower-cased text (``encoded`` is its UTF-8: ASCII punctuation is
         replaced there, where a 256-byte table does it, and no multi-byte character holds an
         ASCII byte)."""
-        words = encoded.translate(_PUNCT_TO_SPACE).decode("utf-8", "surrogatepass").split()
-        found = Counter(filter(None, map(self.words.get, words)))
-        cues = {name: found.get(name, 0) for name in CUE_NAMES}
-        for prefix, family in self.prefixes:
-            if prefix in lower:
-                cues[family] += sum(w.startswith(prefix) for w in words)
-        joined = f" {' '.join(words)} "
-        for phrase, family in self.phrases:
-            cues[family] += joined.count(phrase)
+        if self.native is not None:
+            cues = dict(zip(CUE_NAMES, self.native.count(encoded), strict=True))
+        else:
+            cues = self.token_counts(lower, encoded)
         for symbol, family in self.symbols:
             cues[family] += lower.count(symbol)
         if ")" in lower:
@@ -186,11 +198,26 @@ class _CueTable:
             )
         return cues
 
+    def token_counts(self, lower: str, encoded: bytes) -> dict[str, int]:
+        """The word, prefix and phrase cues (what the C kernel counts when built)."""
+        words = encoded.translate(_PUNCT_TO_SPACE).decode("utf-8", "surrogatepass").split()
+        found = Counter(filter(None, map(self.words.get, words)))
+        cues = {name: found.get(name, 0) for name in CUE_NAMES}
+        for prefix, family in self.prefixes:
+            if prefix in lower:
+                cues[family] += sum(w.startswith(prefix) for w in words)
+        joined = f" {' '.join(words)} "
+        for phrase, family in self.phrases:
+            cues[family] += joined.count(phrase)
+        return cues
+
 
 _PUNCTUATION = b"!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~"
 _PUNCT_TO_SPACE = bytes.maketrans(_PUNCTUATION, b" " * len(_PUNCTUATION))
+_ASCII_SPACES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "  # what str.split() splits on below 0x80
 _OPTION_RE = re.compile(r"[a-e]\)")
 _CUE_TABLE = _CueTable()
+_CUE_TABLE.compile()
 _SCAN_CHARS = 32_768
 _APPROVALS = frozenset({"yes", "ok", "okay", "sure", "go ahead", "do it", "continue", "proceed"})
 
