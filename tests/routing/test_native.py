@@ -175,3 +175,42 @@ def test_kernel_cue_counts_equal_python_on_any_mix(parts: list[str]) -> None:
     """Cue words, phrases (also back to back), prefixes, every kind of separator."""
     _equal_cues(" ".join(parts))
     _equal_cues("".join(parts))
+
+
+OPTION_TEXTS = [
+    "(a) one (b) two c) three d)four e)",
+    "a)b)c)",
+    "xa) 1b) _c) -d) été) 日本e) (a)",
+    "\u00e9a) \u4e00b) \u0661c) \u2460d) \ud800e)",  # é, CJK, Arabic-Indic digit, ①, lone surrogate
+    "f) g) A) (A)",
+    "a)",
+    ")" * 10,
+    "é" * 70 + "".join(f"\u4e00{x})" for x in "abcde" * 20),  # more uncertain ones than the buffer
+]
+
+
+def _reference_options(lower: str) -> int:
+    from llmtriage.routing.text import _OPTION_RE
+
+    return sum(
+        m.start() == 0 or not lower[m.start() - 1].isalnum() for m in _OPTION_RE.finditer(lower)
+    )
+
+
+@needs_kernel
+@pytest.mark.parametrize("text", OPTION_TEXTS)
+def test_option_labels_match_python(text: str) -> None:
+    lower = text.lower()
+    assert _CUE_TABLE.option_labels(lower, lower.encode("utf-8", "surrogatepass")) == (
+        _reference_options(lower)
+    )
+
+
+@needs_kernel
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.sampled_from(["a)", "e)", "(", "x", "1", "é", "\u4e00", "\u0661", " "])))
+def test_option_labels_match_python_on_any_mix(parts: list[str]) -> None:
+    lower = "".join(parts)
+    assert _CUE_TABLE.option_labels(lower, lower.encode("utf-8", "surrogatepass")) == (
+        _reference_options(lower)
+    )

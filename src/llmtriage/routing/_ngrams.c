@@ -19,7 +19,7 @@
 #define MIX 0x9E3779B97F4A7C15ULL
 #define FOCUS 0x5BD1E9955BD1E995ULL
 
-int ngrams_abi(void) { return 2; }
+int ngrams_abi(void) { return 3; }
 
 typedef struct {
     const int32_t *columns; /* bucket -> column, -1 when dropped */
@@ -207,4 +207,33 @@ void cue_counts(const uint8_t *t, int64_t n, const uint8_t *sep1, const uint8_t 
             ph += 2 + 2 * k;
         }
     }
+}
+
+/* Option labels "a)".."e)" not preceded by a letter or digit (text._CueTable.counts). Counts
+ * those preceded by an ASCII character or nothing; a label preceded by a non-ASCII character
+ * (whose str.isalnum() C does not know) has the byte offset of that character written to
+ * uncertain (up to max_uncertain; the total is returned in *n_uncertain) for Python to
+ * decide. Returns the count. */
+int64_t option_labels(const uint8_t *t, int64_t n, int64_t *uncertain, int64_t max_uncertain,
+                      int64_t *n_uncertain) {
+    int64_t count = 0, u = 0;
+    for (int64_t i = 0; i + 1 < n; i++) {
+        if (t[i + 1] != ')' || t[i] < 'a' || t[i] > 'e') continue;
+        if (i == 0) {
+            count++;
+            continue;
+        }
+        uint8_t p = t[i - 1];
+        if (p < 0x80) {
+            int alnum = (p >= '0' && p <= '9') || (p >= 'a' && p <= 'z') || (p >= 'A' && p <= 'Z');
+            count += !alnum;
+            continue;
+        }
+        int64_t j = i - 1; /* back to the lead byte of the preceding character */
+        while (j > 0 && (t[j] & 0xC0) == 0x80) j--;
+        if (u < max_uncertain) uncertain[u] = j;
+        u++;
+    }
+    *n_uncertain = u;
+    return count;
 }

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-ABI = 2
+ABI = 3
 SOURCE = Path(__file__).with_name("_ngrams.c")
 LIBRARY = Path(__file__).with_name("_ngrams.so")
 
@@ -46,6 +46,8 @@ def _load() -> ctypes.PyDLL | None:
     lib.cue_counts.restype = None
     lib.cue_counts.argtypes = [ctypes.c_char_p, _i64, *[_ptr] * 3, _i64, _ptr, _i64, _ptr, _i64]
     lib.cue_counts.argtypes += [_ptr, _ptr, _i64]
+    lib.option_labels.restype = _i64
+    lib.option_labels.argtypes = [ctypes.c_char_p, _i64, _ptr, _i64, _ptr]
     return lib
 
 
@@ -152,6 +154,23 @@ class CueCounter:
                 next_ok, out, n_families,
             )  # fmt: skip
             return self._keep[6].tolist()
+
+
+_UNCERTAIN = 64
+
+
+def option_labels(encoded: bytes) -> tuple[int, list[int]]:
+    """(option labels "a)".."e)" preceded by nothing or a non-alphanumeric ASCII character,
+    byte offsets of the characters before those preceded by a non-ASCII one) in
+    lower-cased UTF-8; see ``option_labels`` in ``_ngrams.c``."""
+    assert _LIB is not None
+    buf = np.empty(_UNCERTAIN + 1, dtype=np.int64)  # the last slot returns the total
+    ptr = buf.ctypes.data
+    count = int(_LIB.option_labels(encoded, len(encoded), ptr, _UNCERTAIN, ptr + 8 * _UNCERTAIN))
+    n = int(buf[_UNCERTAIN])
+    if n > _UNCERTAIN:  # more than the buffer holds: let the caller do it all
+        return -1, []
+    return count, buf[:n].tolist()
 
 
 def _fnv1a(data: bytes) -> int:

@@ -192,11 +192,18 @@ class _CueTable:
         for symbol, family in self.symbols:
             cues[family] += lower.count(symbol)
         if ")" in lower:
-            cues["choice"] += sum(
-                m.start() == 0 or not lower[m.start() - 1].isalnum()
-                for m in _OPTION_RE.finditer(lower)
-            )
+            cues["choice"] += self.option_labels(lower, encoded)
         return cues
+
+    def option_labels(self, lower: str, encoded: bytes) -> int:
+        """Option labels "a)".."e)" not glued to a preceding letter or digit."""
+        if self.native is not None:
+            count, uncertain = native.option_labels(encoded)
+            if count >= 0:  # decide the labels after a non-ASCII character here
+                return count + sum(not _char_at(encoded, j).isalnum() for j in uncertain)
+        return sum(
+            m.start() == 0 or not lower[m.start() - 1].isalnum() for m in _OPTION_RE.finditer(lower)
+        )
 
     def token_counts(self, lower: str, encoded: bytes) -> dict[str, int]:
         """The word, prefix and phrase cues (what the C kernel counts when built)."""
@@ -240,6 +247,13 @@ STRUCT_NAMES = (
     "short_followup",
     *(f"cue_{name}" for name in CUE_NAMES),
 )
+
+
+def _char_at(encoded: bytes, j: int) -> str:
+    """The character whose UTF-8 lead byte is at ``j``."""
+    lead = encoded[j]
+    size = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+    return encoded[j : j + size].decode("utf-8", "surrogatepass")
 
 
 def _occurrences(encoded: bytes, ascii_chars: bytes) -> int:
