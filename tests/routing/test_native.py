@@ -148,11 +148,11 @@ TRICKY = [
 
 
 def _equal_cues(text: str) -> None:
-    assert _CUE_TABLE.native is not None
+    assert _CUE_TABLE.kernel is not None
     lower = text.lower()
     encoded = lower.encode("utf-8", "surrogatepass")
     want = _CUE_TABLE.token_counts(lower, encoded)
-    assert dict(zip(want, _CUE_TABLE.native.count(encoded), strict=True)) == want, text[:80]
+    assert dict(zip(want, _CUE_TABLE.kernel.count(encoded), strict=True)) == want, text[:80]
 
 
 @needs_kernel

@@ -13,6 +13,7 @@ counter's scratch arrays are used under a lock, so threads may share a featurize
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import shutil
 import subprocess
@@ -29,7 +30,9 @@ LIBRARY = Path(__file__).with_name("_ngrams.so")
 _i64, _u64, _int, _ptr = ctypes.c_int64, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p
 
 
-def _load() -> ctypes.PyDLL | None:
+@functools.cache
+def _library() -> ctypes.PyDLL | None:
+    """The built kernel, loaded on first use (nothing happens at import)."""
     if os.environ.get("LLMTRIAGE_NATIVE", "1") == "0" or not LIBRARY.exists():
         return None
     try:
@@ -51,11 +54,15 @@ def _load() -> ctypes.PyDLL | None:
     return lib
 
 
-_LIB = _load()
-
-
 def available() -> bool:
-    return _LIB is not None
+    return _library() is not None
+
+
+def _lib() -> ctypes.PyDLL:
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("the C kernel is not built (make venv) or LLMTRIAGE_NATIVE=0")
+    return lib
 
 
 class ColumnCounter:
@@ -72,7 +79,7 @@ class ColumnCounter:
         chars: tuple[int, int],
         bits: int,
     ) -> None:
-        assert _LIB is not None
+        self._lib = _lib()
         self._keep = (
             np.ascontiguousarray(columns, dtype=np.int32),
             np.ascontiguousarray(is_word, dtype=np.uint8),
@@ -88,11 +95,10 @@ class ColumnCounter:
     def count(self, raw: bytes, focus_from: int, focus: bytes) -> tuple[np.ndarray, np.ndarray]:
         """Columns (ascending) and counts of the n-grams of ``raw``; those starting at or after
         ``focus_from`` count once more in the focus namespace, and so do all of ``focus``."""
-        assert _LIB is not None
         columns, is_word, counts, touched, cols_out, counts_out = self._ptrs
         lo, hi = self._chars
         with self._lock:
-            k = _LIB.ngram_columns(
+            k = self._lib.ngram_columns(
                 raw, len(raw), focus_from, focus, len(focus), is_word, self._word_n, lo, hi,
                 self._bits, columns, self._n_columns, counts, touched, cols_out, counts_out,
             )  # fmt: skip
@@ -111,7 +117,7 @@ class CueCounter:
         phrases: list[tuple[list[str], int]],
         n_families: int,
     ) -> None:
-        assert _LIB is not None
+        self._lib = _lib()
         blob = bytearray()
 
         def put(text: str) -> tuple[int, int]:
@@ -145,11 +151,10 @@ class CueCounter:
     def count(self, encoded: bytes) -> list[int]:
         """Per family, the cue words, prefixed words and phrases among the tokens of
         ``encoded`` (lower-cased UTF-8)."""
-        assert _LIB is not None
         sep, blob, words, pre, ph, next_ok, out = self._ptrs
         n_slots, n_pre, n_ph, n_families = self._sizes
         with self._lock:
-            _LIB.cue_counts(
+            self._lib.cue_counts(
                 encoded, len(encoded), sep, blob, words, n_slots, pre, n_pre, ph, n_ph,
                 next_ok, out, n_families,
             )  # fmt: skip
@@ -163,10 +168,9 @@ def option_labels(encoded: bytes) -> tuple[int, list[int]]:
     """(option labels "a)".."e)" preceded by nothing or a non-alphanumeric ASCII character,
     byte offsets of the characters before those preceded by a non-ASCII one) in
     lower-cased UTF-8; see ``option_labels`` in ``_ngrams.c``."""
-    assert _LIB is not None
     buf = np.empty(_UNCERTAIN + 1, dtype=np.int64)  # the last slot returns the total
     ptr = buf.ctypes.data
-    count = int(_LIB.option_labels(encoded, len(encoded), ptr, _UNCERTAIN, ptr + 8 * _UNCERTAIN))
+    count = int(_lib().option_labels(encoded, len(encoded), ptr, _UNCERTAIN, ptr + 8 * _UNCERTAIN))
     n = int(buf[_UNCERTAIN])
     if n > _UNCERTAIN:  # more than the buffer holds: let the caller do it all
         return -1, []

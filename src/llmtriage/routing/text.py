@@ -147,7 +147,8 @@ class _CueTable:
         self.prefixes: list[tuple[str, str]] = []
         self.phrases: list[tuple[str, str]] = []  # " a b " in the space-joined words
         self.symbols: list[tuple[str, str]] = []  # literal text in the lower-cased input
-        self.native: native.CueCounter | None = None
+        self._native: native.CueCounter | None = None
+        self._compiled = False
         for family, entries in _CUES.items():
             for entry in entries:
                 self._add(family, entry)
@@ -166,10 +167,18 @@ class _CueTable:
         else:
             self.symbols.append((entry, family))
 
-    def compile(self) -> None:
-        """Hand the word, prefix and phrase cues to the C kernel when it is built."""
+    @property
+    def kernel(self) -> native.CueCounter | None:
+        """The word, prefix and phrase cues in the C kernel when it is built (compiled on
+        first use, not at import)."""
+        if not self._compiled:
+            self._compiled = True
+            self._native = self._compile()
+        return self._native
+
+    def _compile(self) -> native.CueCounter | None:
         index = {name: i for i, name in enumerate(CUE_NAMES)}
-        self.native = (
+        return (
             native.CueCounter(
                 _PUNCTUATION + _ASCII_SPACES,
                 {w: index[f] for w, f in self.words.items()},
@@ -185,8 +194,9 @@ class _CueTable:
         """Cue counts of lower-cased text (``encoded`` is its UTF-8: ASCII punctuation is
         replaced there, where a 256-byte table does it, and no multi-byte character holds an
         ASCII byte)."""
-        if self.native is not None:
-            cues = dict(zip(CUE_NAMES, self.native.count(encoded), strict=True))
+        counter = self.kernel
+        if counter is not None:
+            cues = dict(zip(CUE_NAMES, counter.count(encoded), strict=True))
         else:
             cues = self.token_counts(lower, encoded)
         for symbol, family in self.symbols:
@@ -197,7 +207,7 @@ class _CueTable:
 
     def option_labels(self, lower: str, encoded: bytes) -> int:
         """Option labels "a)".."e)" not glued to a preceding letter or digit."""
-        if self.native is not None:
+        if self.kernel is not None:
             count, uncertain = native.option_labels(encoded)
             if count >= 0:  # decide the labels after a non-ASCII character here
                 return count + sum(not _char_at(encoded, j).isalnum() for j in uncertain)
@@ -224,7 +234,6 @@ _PUNCT_TO_SPACE = bytes.maketrans(_PUNCTUATION, b" " * len(_PUNCTUATION))
 _ASCII_SPACES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "  # what str.split() splits on below 0x80
 _OPTION_RE = re.compile(r"[a-e]\)")
 _CUE_TABLE = _CueTable()
-_CUE_TABLE.compile()
 _SCAN_CHARS = 32_768
 _APPROVALS = frozenset({"yes", "ok", "okay", "sure", "go ahead", "do it", "continue", "proceed"})
 
