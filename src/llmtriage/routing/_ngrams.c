@@ -173,13 +173,57 @@ static int same(const uint8_t *a, int64_t alen, const uint8_t *b, int64_t blen) 
     return 1;
 }
 
-/* words: n_slots (a power of two) x (offset, length, family) open-addressing by FNV-1a,
- * length -1 when empty; prefixes: n_pre x (offset, length, family); phrases: n_ph records
- * of (family, k, k x (offset, length)). Offsets point into blob. next_ok: n_ph scratch. */
+typedef struct {
+    const uint8_t *blob;    /* the cue texts */
+    const int32_t *words;   /* n_slots (a power of two) x (offset, length, family), FNV-1a
+                               open addressing, length -1 when empty */
+    int64_t n_slots;
+    const int32_t *prefixes; /* n_pre x (offset, length, family) */
+    int64_t n_pre;
+    const int32_t *phrases; /* n_ph records of (family, k, k x (offset, length)) */
+    int64_t n_ph;
+} Cues;
+
+/* The family of a cue word (or -1). */
+static int32_t word_family(const Cues *c, const uint8_t *w, int64_t len) {
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (int64_t k = 0; k < len; k++) h = (h ^ w[k]) * 0x100000001B3ULL;
+    for (int64_t slot = (int64_t)(h & (uint64_t)(c->n_slots - 1));;
+         slot = (slot + 1) & (c->n_slots - 1)) {
+        const int32_t *e = c->words + 3 * slot;
+        if (e[1] < 0) return -1;
+        if (same(w, len, c->blob + e[0], e[1])) return e[2];
+    }
+}
+
+/* Count the phrases ending at the newest of n_tok tokens (the last CUE_MAX_WORDS of them in
+ * the ring starts/lens over t). */
+static void match_phrases(const Cues *c, const uint8_t *t, const int64_t *starts,
+                          const int64_t *lens, int64_t n_tok, int64_t *next_ok, int64_t *out) {
+    const int32_t *ph = c->phrases;
+    for (int64_t p = 0; p < c->n_ph; p++, ph += 2 + 2 * ph[1]) {
+        int32_t k = ph[1];
+        int64_t first = n_tok - k; /* the phrase would span tokens first .. n_tok - 1 */
+        if (first < next_ok[p]) continue;
+        int ok = 1;
+        for (int32_t j = 0; j < k && ok; j++) {
+            int64_t r = (first + j) % CUE_MAX_WORDS;
+            ok = same(t + starts[r], lens[r], c->blob + ph[2 + 2 * j], ph[3 + 2 * j]);
+        }
+        if (ok) {
+            out[ph[0]]++;
+            next_ok[p] = first + k + 1;
+        }
+    }
+}
+
+/* Per family, the cue words, prefixed words and phrases among the tokens of t[0:n].
+ * next_ok: n_ph scratch. */
 void cue_counts(const uint8_t *t, int64_t n, const uint8_t *sep1, const uint8_t *blob,
                 const int32_t *words, int64_t n_slots, const int32_t *prefixes, int64_t n_pre,
                 const int32_t *phrases, int64_t n_ph, int64_t *next_ok, int64_t *out,
                 int64_t n_families) {
+    Cues c = {blob, words, n_slots, prefixes, n_pre, phrases, n_ph};
     int64_t starts[CUE_MAX_WORDS], lens[CUE_MAX_WORDS]; /* the last tokens, a ring */
     int64_t n_tok = 0, i = 0;
     for (int64_t f = 0; f < n_families; f++) out[f] = 0;
@@ -192,42 +236,16 @@ void cue_counts(const uint8_t *t, int64_t n, const uint8_t *sep1, const uint8_t 
         }
         int64_t start = i;
         while (i < n && !sep_len(t, i, n, sep1)) i++;
-        const uint8_t *w = t + start;
         int64_t len = i - start;
-        uint64_t h = 0xCBF29CE484222325ULL;
-        for (int64_t k = 0; k < len; k++) h = (h ^ w[k]) * 0x100000001B3ULL;
-        for (int64_t slot = (int64_t)(h & (uint64_t)(n_slots - 1));; slot = (slot + 1) & (n_slots - 1)) {
-            const int32_t *e = words + 3 * slot;
-            if (e[1] < 0) break;
-            if (same(w, len, blob + e[0], e[1])) {
-                out[e[2]]++;
-                break;
-            }
-        }
+        int32_t family = word_family(&c, t + start, len);
+        if (family >= 0) out[family]++;
         for (int64_t p = 0; p < n_pre; p++) {
             const int32_t *e = prefixes + 3 * p;
-            if (len >= e[1] && same(w, e[1], blob + e[0], e[1])) out[e[2]]++;
+            if (len >= e[1] && same(t + start, e[1], blob + e[0], e[1])) out[e[2]]++;
         }
         starts[n_tok % CUE_MAX_WORDS] = start;
         lens[n_tok % CUE_MAX_WORDS] = len;
-        n_tok++;
-        const int32_t *ph = phrases;
-        for (int64_t p = 0; p < n_ph; p++) {
-            int32_t fam = ph[0], k = ph[1];
-            int64_t first = n_tok - k; /* the phrase would span tokens first .. n_tok - 1 */
-            if (first >= next_ok[p]) {
-                int ok = 1;
-                for (int32_t j = 0; j < k && ok; j++) {
-                    int64_t r = (first + j) % CUE_MAX_WORDS;
-                    ok = same(t + starts[r], lens[r], blob + ph[2 + 2 * j], ph[3 + 2 * j]);
-                }
-                if (ok) {
-                    out[fam]++;
-                    next_ok[p] = first + k + 1;
-                }
-            }
-            ph += 2 + 2 * k;
-        }
+        match_phrases(&c, t, starts, lens, ++n_tok, next_ok, out);
     }
 }
 
