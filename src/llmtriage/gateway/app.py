@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from llmtriage import __version__
 from llmtriage.config import Config
@@ -75,6 +76,30 @@ def _feedback(body: dict[str, Any]) -> FeedbackRecord:
         metric=body.get("metric"),
         comment=body.get("comment"),
     )
+
+
+COMPLETIONS = "/v1/chat/completions"
+
+
+class GatewayApp(Starlette):
+    """Starlette, with the hot path (``POST /v1/chat/completions``) dispatched before the
+    middleware stack and the router: at c=16 those layers took ~9% of the event loop's
+    time per request (py-spy). Anything else, a mounted root path included, goes through
+    Starlette as usual."""
+
+    gateway: Gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == COMPLETIONS:
+            scope["app"] = self
+            try:
+                response = await chat_completions(self.gateway, Request(scope, receive, send))
+            except Exception:  # what ServerErrorMiddleware would do, in our error format
+                logger.exception("unexpected error in POST %s", COMPLETIONS)
+                response = error_response(TriageError("internal error"))
+            await response(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 class _Handlers:
@@ -168,7 +193,7 @@ async def _refresh_keys(gw: Gateway, store: Store, every_s: float) -> None:
             logger.warning("auth: cannot refresh keys from the store: %s", exc)
 
 
-def create_app(config: Config, triage: Triage | None = None) -> Starlette:
+def create_app(config: Config, triage: Triage | None = None) -> GatewayApp:
     """The gateway app. Providers, the HTTP pool and the log writer start with the app."""
     _check_secrets(config)
     gw = Gateway(config, triage or Triage.from_config(config), KeyTable(config), Metrics())
@@ -208,6 +233,6 @@ def create_app(config: Config, triage: Triage | None = None) -> Starlette:
         Route("/v1/admin/keys/{name}", admin.revoke_key, methods=["DELETE"]),
         Route("/v1/admin/spend", admin.spend, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.gateway = gw
+    app = GatewayApp(routes=routes, lifespan=lifespan)
+    app.gateway = app.state.gateway = gw
     return app
