@@ -97,10 +97,24 @@ def test_ties_go_to_the_cheaper_model(order: str) -> None:
     assert Policy(knob=0.0, bias=np.zeros(3)).choose(quality, cost).tolist() == [cheaper]
 
 
+def _rule(policy: Policy, quality: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None) -> int:
+    """The policy's rule written out in numpy, as the module docstring states it."""
+    ok = policy.eligible(cost)[0] & (True if allowed is None else allowed)
+    if policy.threshold is not None:
+        best = np.where(ok, quality[0], -np.inf).max()
+        value = np.where(ok & (quality[0] >= policy.threshold * best), -cost[0], -np.inf)
+    else:
+        value = quality[0] - (policy.knob + 1e-9) * cost[0] / policy.cost_ref
+        value = np.where(ok, value + (0 if policy.bias is None else policy.bias), -np.inf)
+    if np.isfinite(value.max()):
+        return int(np.argmax(value))
+    return int(np.argmin(np.where(True if allowed is None else allowed, cost[0], np.inf)))
+
+
 @pytest.mark.parametrize("rule", ["knob", "bias", "threshold"])
 def test_choose_one_makes_the_choice_of_choose(rule: str) -> None:
-    """The one-request path (lists, no numpy) agrees with the vectorised rule everywhere,
-    ties, tier cost limits, allowed masks and the nothing-eligible fallback included."""
+    """The list-based rule agrees with the rule written out in numpy everywhere, ties,
+    tier cost limits, allowed masks and the nothing-eligible fallback included."""
     rng = np.random.default_rng(7)
     for _ in range(300):
         m = int(rng.integers(1, 12))
@@ -118,7 +132,8 @@ def test_choose_one_makes_the_choice_of_choose(rule: str) -> None:
         allowed = rng.random(m) < 0.7 if rng.random() < 0.5 else None
         if allowed is not None and not allowed.any():
             allowed[int(rng.integers(m))] = True
-        expected = int(policy.choose(quality, cost, allowed)[0])
+        expected = _rule(policy, quality, cost, allowed)
+        assert int(policy.choose(quality, cost, allowed)[0]) == expected
         mask = None if allowed is None else allowed.tolist()
         got, eligible = policy.choose_one(quality[0].tolist(), cost[0].tolist(), mask)
         assert got == expected

@@ -39,32 +39,16 @@ class Policy:
         self, quality: np.ndarray, cost: np.ndarray, allowed: np.ndarray | None = None
     ) -> np.ndarray:
         """Index of the chosen model for each request (rows of ``quality``/``cost``)."""
-        ok = self.eligible(cost)
-        if allowed is not None:
-            ok &= allowed[None, :]
-        if self.threshold is not None:
-            best = np.where(ok, quality, -np.inf).max(axis=1, keepdims=True)
-            meets = ok & (quality >= self.threshold * best)
-            value = np.where(meets, -cost, -np.inf)
-        else:
-            # the same tiny cost tie-break as sweep(): equal quality goes to the cheaper model
-            value = quality - (self.knob + _TIE) * cost / self.cost_ref
-            if self.bias is not None:
-                value = value + self.bias[None, :]
-            value = np.where(ok, value, -np.inf)
-        choice = np.argmax(value, axis=1)
-        none_ok = ~np.isfinite(value.max(axis=1))
-        if none_ok.any():  # nothing eligible: the cheapest model allowed at all
-            fallback = np.where(allowed[None, :] if allowed is not None else True, cost, np.inf)
-            choice[none_ok] = np.argmin(fallback[none_ok], axis=1)
-        return choice
+        mask = None if allowed is None else allowed.tolist()
+        rows = zip(quality.tolist(), cost.tolist(), strict=True)
+        return np.array([self.choose_one(q, c, mask)[0] for q, c in rows], dtype=np.intp)
 
     def choose_one(
         self, quality: list[float], cost: list[float], allowed: list[bool] | None = None
     ) -> tuple[int, list[bool]]:
-        """``choose`` for one request given as lists (the request hot path: on a dozen models
-        Python floats beat numpy's per-call overhead), and the models' eligibility. The same
-        float operations in the same order, so the same choice."""
+        """The chosen model of one request given as lists, and the models' eligibility. Plain
+        Python floats: on a dozen models they beat numpy's per-call overhead, and this is the
+        request hot path."""
         n = len(quality)
         eligible = (
             [c <= m for c, m in zip(cost, self.max_cost.tolist(), strict=True)]
@@ -84,6 +68,7 @@ class Policy:
                 for q, c, o in zip(quality, cost, ok, strict=True)
             ]
         else:
+            # the same tiny cost tie-break as sweep(): equal quality goes to the cheaper model
             kt, ref = self.knob + _TIE, self.cost_ref
             bias = self.bias.tolist() if self.bias is not None else [0.0] * n
             values = [
