@@ -184,8 +184,8 @@ class HashedNgrams:
         out: list[np.ndarray] = []
         for hashes, first in (*self._words(b, prefix, focus_from), *self._chars(prefix)):
             out.append(hashes)
-            if focus_from is not None:
-                out.append(hashes[first if first >= 0 else focus_from :] ^ _FOCUS)
+            if focus_from is not None:  # char n-grams (first None) are indexed by offset
+                out.append(hashes[focus_from if first is None else first :] ^ _FOCUS)
         return out
 
     def _words(
@@ -207,9 +207,8 @@ class HashedNgrams:
             out.append(((uni[:-1] * np.uint64(_P) + uni[1:]) ^ np.uint64(2), first))
         return out
 
-    def _chars(self, prefix: np.ndarray) -> list[tuple[np.ndarray, int]]:
-        """Character n-gram hashes; the n-gram starting at offset i is element i (-1 marks
-        that the focus offset is the index)."""
+    def _chars(self, prefix: np.ndarray) -> list[tuple[np.ndarray, None]]:
+        """Character n-gram hashes; the n-gram starting at offset i is element i."""
         lo, hi = self.config.char_ngrams
         size = len(prefix) - 1
         if lo <= 0:
@@ -219,7 +218,7 @@ class HashedNgrams:
             h = prefix[n:] - prefix[: size - n + 1]
             h *= self._inv[: size - n + 1]
             h ^= np.uint64(16 + n)
-            out.append((h, -1))
+            out.append((h, None))
         return out
 
 

@@ -80,13 +80,15 @@ class ColumnCounter:
         bits: int,
     ) -> None:
         self._lib = _lib()
-        self._keep = (
+        self._cols_out = np.empty(n_columns, dtype=np.int32)
+        self._counts_out = np.empty(n_columns, dtype=np.int64)
+        self._keep = (  # the kernel's arrays, in its argument order (kept alive here)
             np.ascontiguousarray(columns, dtype=np.int32),
             np.ascontiguousarray(is_word, dtype=np.uint8),
             np.zeros(n_columns, dtype=np.int32),  # counts
             np.zeros((n_columns + 63) // 64, dtype=np.uint64),  # touched bitmap
-            np.empty(n_columns, dtype=np.int32),  # columns out
-            np.empty(n_columns, dtype=np.int64),  # counts out
+            self._cols_out,
+            self._counts_out,
         )
         self._ptrs = [a.ctypes.data for a in self._keep]
         self._lock = threading.Lock()
@@ -102,7 +104,7 @@ class ColumnCounter:
                 raw, len(raw), focus_from, focus, len(focus), is_word, self._word_n, lo, hi,
                 self._bits, columns, self._n_columns, counts, touched, cols_out, counts_out,
             )  # fmt: skip
-            return self._keep[4][:k].copy(), self._keep[5][:k].copy()
+            return self._cols_out[:k].copy(), self._counts_out[:k].copy()
 
 
 class CueCounter:
@@ -139,10 +141,11 @@ class CueCounter:
             ph += [family, len(words_of), *(x for w in words_of for x in put(w))]
         sep = np.zeros(256, dtype=np.uint8)
         sep[list(separators)] = 1
-        self._keep = (
+        self._out = np.zeros(n_families, dtype=np.int64)
+        self._keep = (  # the kernel's arrays, in its argument order (kept alive here)
             sep, np.frombuffer(bytes(blob) or b"\0", dtype=np.uint8), slots,
             pre if len(pre) else np.zeros((1, 3), np.int32), np.array(ph or [0], np.int32),
-            np.zeros(max(len(phrases), 1), dtype=np.int64), np.zeros(n_families, dtype=np.int64),
+            np.zeros(max(len(phrases), 1), dtype=np.int64), self._out,
         )  # fmt: skip
         self._ptrs = [a.ctypes.data for a in self._keep]
         self._sizes = (n_slots, len(prefixes), len(phrases), n_families)
@@ -158,7 +161,7 @@ class CueCounter:
                 encoded, len(encoded), sep, blob, words, n_slots, pre, n_pre, ph, n_ph,
                 next_ok, out, n_families,
             )  # fmt: skip
-            return self._keep[6].tolist()
+            return self._out.tolist()
 
 
 _UNCERTAIN = 64

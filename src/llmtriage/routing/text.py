@@ -6,6 +6,7 @@ Everything here runs on the request hot path, so it is built from single C-level
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from math import log1p
@@ -147,8 +148,6 @@ class _CueTable:
         self.prefixes: list[tuple[str, str]] = []
         self.phrases: list[tuple[str, str]] = []  # " a b " in the space-joined words
         self.symbols: list[tuple[str, str]] = []  # literal text in the lower-cased input
-        self._native: native.CueCounter | None = None
-        self._compiled = False
         for family, entries in _CUES.items():
             for entry in entries:
                 self._add(family, entry)
@@ -167,16 +166,10 @@ class _CueTable:
         else:
             self.symbols.append((entry, family))
 
-    @property
+    @functools.cached_property
     def kernel(self) -> native.CueCounter | None:
         """The word, prefix and phrase cues in the C kernel when it is built (compiled on
         first use, not at import)."""
-        if not self._compiled:
-            self._compiled = True
-            self._native = self._compile()
-        return self._native
-
-    def _compile(self) -> native.CueCounter | None:
         index = {name: i for i, name in enumerate(CUE_NAMES)}
         return (
             native.CueCounter(
