@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from llmtriage.demo import sample_path
 from llmtriage.evals import datasets
 from llmtriage.routing import native
-from llmtriage.routing.features import FeatureConfig, Featurizer
+from llmtriage.routing.features import FeatureConfig, Featurizer, segments
+from llmtriage.routing.model import RoutingModel, train
 from llmtriage.routing.text import _CUE_TABLE, conversation_text, focus_text
 from llmtriage.types import ChatRequest
 
@@ -54,6 +55,20 @@ def _pair(config: FeatureConfig, prompts: list[str]) -> tuple[Featurizer, Featur
     return fitted, reference
 
 
+def _check_same_row(kernel: Featurizer, reference: Featurizer, text: str, focus: str) -> None:
+    """The same columns and counts, exactly; the same TF-IDF values up to float rounding
+    (the kernel sums the squares in another order)."""
+    assert kernel._native is not None
+    what = f"{text[:40]!r} / {focus[:20]!r}"
+    cols, counts = kernel._native.count(*segments(text, focus))
+    want_cols, want_counts = reference._column_counts(reference.ngrams.ids(text, focus))
+    np.testing.assert_array_equal(cols, want_cols, err_msg=what)
+    np.testing.assert_array_equal(counts, want_counts, err_msg=what)
+    got, want = kernel._row(text, focus), reference._row(text, focus)
+    np.testing.assert_array_equal(got[0], want[0], err_msg=what)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-9, err_msg=what)
+
+
 @pytest.fixture(scope="module")
 def pair() -> tuple[Featurizer, Featurizer]:
     """One fitted (kernel, reference) pair for the property and thread tests."""
@@ -77,9 +92,7 @@ def test_kernel_rows_equal_the_numpy_rows(name: str) -> None:
         req = ChatRequest.from_prompt(p)
         text = conversation_text(req)
         for focus in (focus_text(req), "", "a focus that is not in the text", text):
-            got, want = kernel._row(text, focus), reference._row(text, focus)
-            np.testing.assert_array_equal(got[0], want[0], err_msg=f"{p[:40]!r} / {focus[:20]!r}")
-            np.testing.assert_array_equal(got[1], want[1])
+            _check_same_row(kernel, reference, text, focus)
 
 
 @needs_kernel
@@ -90,25 +103,71 @@ def test_kernel_equals_numpy_on_any_unicode(
 ) -> None:
     kernel, reference = pair
     for focus in (text[cut:], text[:cut], ""):
-        got, want = kernel._row(text, focus), reference._row(text, focus)
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
+        _check_same_row(kernel, reference, text, focus)
+
+
+def _weights(n_columns: int, k: int = 11, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n_columns, k)).astype(np.float32)
 
 
 @needs_kernel
-def test_threads_share_a_featurizer_safely(pair: tuple[Featurizer, Featurizer]) -> None:
-    kernel, _ = pair
+def test_kernel_products_equal_the_gathered_products() -> None:
+    prompts = _prompts()
+    kernel, reference = _pair(CONFIGS["lean"], prompts)
+    weights = _weights(kernel.n_columns)
+    kernel.multiply_rows_by(weights)
+    for p in prompts:
+        got = kernel.transform([ChatRequest.from_prompt(p)])
+        want = reference.transform([ChatRequest.from_prompt(p)])
+        assert got.product is not None and got.product[0] is weights
+        np.testing.assert_allclose(
+            got.row_times(weights), want.row_times(weights), rtol=1e-4, atol=1e-5
+        )
+        # other weights than the kernel's: gathered, not the kernel's product
+        other = weights[:, :3].copy()
+        np.testing.assert_allclose(
+            got.row_times(other), want.row_times(other), rtol=1e-4, atol=1e-5
+        )
+    kernel.multiply_rows_by(None)
+    assert kernel.transform([ChatRequest.from_prompt(prompts[0])]).product is None
+
+
+@needs_kernel
+def test_the_default_router_reads_the_kernel_product_and_estimates_as_numpy_does() -> None:
+    sample = datasets.load(sample_path())
+    requests = [ChatRequest.from_prompt(p) for p in sample.prompts]
+    model = train("default", sample.models, requests[:600], sample.scores[:600], sample.costs[:600])
+    fz = model.featurizer
+    numpy_fz = Featurizer(fz.config, fz.columns, fz.idf, fz.svd)
+    numpy_fz._native = None
+    numpy_model = RoutingModel(model.name, model.models, numpy_fz, model.router, model.cost)
+    for r in requests[600:]:
+        assert fz.transform([r]).product is not None
+        np.testing.assert_allclose(model.estimate([r])[0], numpy_model.estimate([r])[0], atol=1e-5)
+
+
+@needs_kernel
+def test_the_kernel_refuses_weights_that_do_not_fit() -> None:
+    kernel, _ = _pair(CONFIGS["lean"], _prompts())
+    n = kernel.n_columns
+    for bad in (_weights(n - 1), _weights(n).astype(np.float64), _weights(n, 4)[:, ::2]):
+        with pytest.raises(ValueError, match="weights"):
+            kernel.multiply_rows_by(bad)
+
+
+@needs_kernel
+def test_threads_share_a_featurizer_safely() -> None:
+    kernel, _ = _pair(CONFIGS["tiny-space"], _prompts())
+    kernel.multiply_rows_by(_weights(kernel.n_columns))
     requests = [ChatRequest.from_prompt(p) for p in _prompts()]
-    expected = [kernel._row(conversation_text(r), focus_text(r)) for r in requests]
+    expected = [kernel._row_and_product(conversation_text(r), focus_text(r)) for r in requests]
     failures: list[int] = []
 
     def work() -> None:
         for _ in range(3):
             for i, r in enumerate(requests):
-                cols, vals = kernel._row(conversation_text(r), focus_text(r))
-                if not (
-                    np.array_equal(cols, expected[i][0]) and np.array_equal(vals, expected[i][1])
-                ):
+                got = kernel._row_and_product(conversation_text(r), focus_text(r))
+                if not all(np.array_equal(g, e) for g, e in zip(got, expected[i], strict=True)):
                     failures.append(i)
 
     threads = [threading.Thread(target=work) for _ in range(4)]

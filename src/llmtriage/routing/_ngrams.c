@@ -13,13 +13,14 @@
  * and a bitmap of touched columns), which is read back in ascending column order and zeroed
  * before the call returns.
  */
+#include <math.h>
 #include <stdint.h>
 
 #define P 1099511628211ULL
 #define MIX 0x9E3779B97F4A7C15ULL
 #define FOCUS 0x5BD1E9955BD1E995ULL
 
-int ngrams_abi(void) { return 3; }
+int ngrams_abi(void) { return 4; }
 
 /* A bucket is looked up AHEAD n-grams after its hash is known, its column-map line
  * prefetched meanwhile: on a cold cache (a gateway between requests) the misses overlap
@@ -138,6 +139,69 @@ int64_t ngram_columns(const uint8_t *t, int64_t n, int64_t focus_from, const uin
     }
     flush(&s);
     return collect(n_columns, counts, touched, cols_out, counts_out);
+}
+
+/* What ngram_row needs besides the text: the fitted state and the scratch, set up once per
+ * featurizer (native.RowKernel) so that a call passes six arguments instead of twenty. */
+typedef struct {
+    const int32_t *columns; /* bucket -> column, -1 when dropped */
+    int64_t n_columns;
+    const uint8_t *is_word;
+    int32_t word_n, lo, hi, bits;
+    int32_t *counts;        /* scratch, zero between calls */
+    uint64_t *touched;      /* scratch, zero between calls */
+    const float *idf;       /* per column */
+    const float *weights;   /* n_columns x n_weights, row-major; NULL for none */
+    int64_t n_weights;
+    int32_t *cols_out;
+    float *vals_out;
+    float *product_out;     /* n_weights */
+} Row;
+
+/* The TF-IDF row of a text, as Featurizer._row computes it in numpy: the columns of
+ * ngram_columns (ascending), each valued (1 + ln count) * idf and the row L2-normalised;
+ * with weights, also the row's product with them (the sparse-dense product a linear layer
+ * or a projection needs: its rows are gathered here, in the same pass). Returns how many
+ * columns. The floats may differ from numpy's in the last bits (summation order). */
+int64_t ngram_row(const uint8_t *t, int64_t n, int64_t focus_from, const uint8_t *f,
+                  int64_t fn, Row *r) {
+    Sink s = {r->columns, r->counts, r->touched, (unsigned)(64 - r->bits), {0}, 0};
+    words(&s, t, n, r->is_word, r->word_n, focus_from, 0);
+    chars(&s, t, n, r->lo, r->hi, focus_from, 0);
+    if (fn > 0) {
+        words(&s, f, fn, r->is_word, r->word_n, INT64_MAX, FOCUS);
+        chars(&s, f, fn, r->lo, r->hi, INT64_MAX, FOCUS);
+    }
+    flush(&s);
+    int64_t k = 0, m = r->n_weights;
+    double sumsq = 0;
+    for (int64_t w = 0; w < (r->n_columns + 63) / 64; w++) {
+        uint64_t x = r->touched[w];
+        while (x) {
+            int32_t col = (int32_t)(w * 64 + __builtin_ctzll(x));
+            if (r->weights) __builtin_prefetch(r->weights + (int64_t)col * m);
+            float v = (float)(1.0 + log((double)r->counts[col])) * r->idf[col];
+            r->cols_out[k] = col;
+            r->vals_out[k++] = v;
+            sumsq += (double)v * v;
+            r->counts[col] = 0;
+            x &= x - 1;
+        }
+        r->touched[w] = 0;
+    }
+    float norm = (float)sqrt(sumsq);
+    if (norm > 0)
+        for (int64_t i = 0; i < k; i++) r->vals_out[i] /= norm;
+    if (r->weights) {
+        float *out = r->product_out;
+        for (int64_t j = 0; j < m; j++) out[j] = 0;
+        for (int64_t i = 0; i < k; i++) {
+            const float *row = r->weights + (int64_t)r->cols_out[i] * m;
+            float v = r->vals_out[i];
+            for (int64_t j = 0; j < m; j++) out[j] += v * row[j];
+        }
+    }
+    return k;
 }
 
 

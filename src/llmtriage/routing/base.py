@@ -33,6 +33,12 @@ class Router(ABC):
         """Learn from training requests and their (n, n_models) observed scores."""
         raise NotImplementedError(f"{type(self).__name__} does not learn from data")
 
+    def row_weights(self) -> np.ndarray | None:
+        """Per-TF-IDF-column weights (n_columns x k float32) whose product with a request's
+        row ``predict`` reads through ``Features.row_times``; the featurizer then computes
+        it in its pass over the text. None (the default): the router needs no such product."""
+        return None
+
     def params(self) -> dict[str, Any]:
         """Hyper-parameters as JSON-ready values (constructor keyword arguments)."""
         return {}

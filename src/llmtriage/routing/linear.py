@@ -28,6 +28,7 @@ class LinearRouter(Router):
         self.scale = np.ones(0, np.float32)
         self.coef = np.zeros((0, n_models), np.float32)
         self.bias = np.zeros(n_models, np.float32)
+        self._row_weights: np.ndarray | None = None
 
     def _struct(self, features: Features) -> np.ndarray:
         # structural features scaled down so the TF-IDF part carries most of the weight
@@ -41,17 +42,24 @@ class LinearRouter(Router):
         model = Ridge(alpha=self.alpha, solver="sparse_cg", tol=1e-4).fit(x, scores)
         self.coef = np.ascontiguousarray(np.asarray(model.coef_).T, dtype=np.float32)
         self.bias = np.asarray(model.intercept_, dtype=np.float32)
+        self._row_weights = None
         return self
 
     def predict(self, features: Features) -> np.ndarray:
         n_sparse = features.n_columns
-        if features.row is not None:  # one request: gather the coefficient rows it touches
-            cols, vals = features.row
-            sparse_part = (vals @ self.coef.take(cols, axis=0))[None, :]  # take: ~3x [cols]
+        if features.row is not None:  # one request: the coefficient rows it touches
+            sparse_part = features.row_times(self.row_weights())[None, :]
         else:
             sparse_part = features.tfidf @ self.coef[:n_sparse]
         raw = sparse_part + self._struct(features) @ self.coef[n_sparse:]
         return np.clip(np.asarray(raw + self.bias, dtype=np.float64), 0.0, 1.0)
+
+    def row_weights(self) -> np.ndarray:
+        """The TF-IDF columns' coefficients (one row per column, C order), computed once."""
+        n_sparse = len(self.coef) - len(self.mean)
+        if self._row_weights is None or len(self._row_weights) != n_sparse:
+            self._row_weights = np.ascontiguousarray(self.coef[:n_sparse], dtype=np.float32)
+        return self._row_weights
 
     def params(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -62,3 +70,4 @@ class LinearRouter(Router):
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.mean, self.scale = arrays["mean"], arrays["scale"]
         self.coef, self.bias = arrays["coef"], arrays["bias"]
+        self._row_weights = None

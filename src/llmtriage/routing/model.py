@@ -60,6 +60,11 @@ class RoutingModel:
     calibration: Calibration | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        weights = self.router.row_weights()
+        if weights is not None and len(weights) == self.featurizer.n_columns:
+            self.featurizer.multiply_rows_by(weights)
+
     def featurize(self, requests: list[ChatRequest]) -> Features:
         return self.featurizer.transform(requests)
 

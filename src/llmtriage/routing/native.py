@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-ABI = 3
+ABI = 4
 SOURCE = Path(__file__).with_name("_ngrams.c")
 LIBRARY = Path(__file__).with_name("_ngrams.so")
 
@@ -46,6 +46,8 @@ def _library() -> ctypes.PyDLL | None:
         ctypes.c_char_p, _i64, _i64, ctypes.c_char_p, _i64, _ptr, _int, _int, _int, _int,
         _ptr, _i64, _ptr, _ptr, _ptr, _ptr,
     ]  # fmt: skip
+    lib.ngram_row.restype = _i64
+    lib.ngram_row.argtypes = [ctypes.c_char_p, _i64, _i64, ctypes.c_char_p, _i64, _ptr]
     lib.cue_counts.restype = None
     lib.cue_counts.argtypes = [ctypes.c_char_p, _i64, *[_ptr] * 3, _i64, _ptr, _i64, _ptr, _i64]
     lib.cue_counts.argtypes += [_ptr, _ptr, _i64]
@@ -65,39 +67,64 @@ def _lib() -> ctypes.PyDLL:
     return lib
 
 
+class _Row(ctypes.Structure):
+    """``Row`` in _ngrams.c: a featurizer's fitted state and scratch, as the kernel reads it."""
+
+    _fields_ = [
+        ("columns", _ptr), ("n_columns", _i64), ("is_word", _ptr), ("word_n", ctypes.c_int32),
+        ("lo", ctypes.c_int32), ("hi", ctypes.c_int32), ("bits", ctypes.c_int32),
+        ("counts", _ptr), ("touched", _ptr), ("idf", _ptr), ("weights", _ptr),
+        ("n_weights", _i64), ("cols_out", _ptr), ("vals_out", _ptr), ("product_out", _ptr),
+    ]  # fmt: skip
+
+
 class ColumnCounter:
-    """The TF-IDF columns and counts of a text's n-grams (see ``_ngrams.c``) for one column
-    map, with the scratch arrays the kernel needs. A lock makes each count (the call and
-    the copy out of the shared output buffers) one step for the threads that share it."""
+    """The TF-IDF columns of a text's n-grams with their counts (``ngram_columns``) or their
+    values (``ngram_row``), for one fitted column map and IDF, with the scratch arrays the
+    kernel needs. A lock makes each call and the copy out of the shared output buffers one
+    step for the threads that share it."""
 
     def __init__(
         self,
         columns: np.ndarray,
-        n_columns: int,
+        idf: np.ndarray,
         is_word: np.ndarray,
         word_n: int,
         chars: tuple[int, int],
         bits: int,
     ) -> None:
         self._lib = _lib()
+        n_columns = len(idf)
         self._cols_out = np.empty(n_columns, dtype=np.int32)
         self._counts_out = np.empty(n_columns, dtype=np.int64)
-        self._keep = (  # the kernel's arrays, in its argument order (kept alive here)
+        self._vals_out = np.empty(n_columns, dtype=np.float32)
+        self._keep = (  # the kernel's arrays (kept alive here)
             np.ascontiguousarray(columns, dtype=np.int32),
             np.ascontiguousarray(is_word, dtype=np.uint8),
             np.zeros(n_columns, dtype=np.int32),  # counts
             np.zeros((n_columns + 63) // 64, dtype=np.uint64),  # touched bitmap
             self._cols_out,
             self._counts_out,
+            np.ascontiguousarray(idf, dtype=np.float32),
+            self._vals_out,
         )
         self._ptrs = [a.ctypes.data for a in self._keep]
+        col_p, word_p, counts_p, touched_p, cols_p, _, idf_p, vals_p = self._ptrs
+        lo, hi = chars
+        self._row = _Row(
+            col_p, n_columns, word_p, word_n, lo, hi, bits, counts_p, touched_p, idf_p,
+            None, 0, cols_p, vals_p, None,
+        )  # fmt: skip
+        self._row_ref = ctypes.byref(self._row)
+        self._weights: np.ndarray | None = None
+        self._product_out = np.empty(0, dtype=np.float32)
         self._lock = threading.Lock()
         self._n_columns, self._word_n, self._chars, self._bits = n_columns, word_n, chars, bits
 
     def count(self, raw: bytes, focus_from: int, focus: bytes) -> tuple[np.ndarray, np.ndarray]:
         """Columns (ascending) and counts of the n-grams of ``raw``; those starting at or after
         ``focus_from`` count once more in the focus namespace, and so do all of ``focus``."""
-        columns, is_word, counts, touched, cols_out, counts_out = self._ptrs
+        columns, is_word, counts, touched, cols_out, counts_out, _, _ = self._ptrs
         lo, hi = self._chars
         with self._lock:
             k = self._lib.ngram_columns(
@@ -105,6 +132,32 @@ class ColumnCounter:
                 self._bits, columns, self._n_columns, counts, touched, cols_out, counts_out,
             )  # fmt: skip
             return self._cols_out[:k].copy(), self._counts_out[:k].copy()
+
+    def set_weights(self, weights: np.ndarray | None) -> None:
+        """Per-column weights (n_columns x k float32, C order) that ``row`` multiplies each
+        row by, or None."""
+        with self._lock:
+            if weights is None:
+                self._weights, self._row.weights, self._row.n_weights = None, None, 0
+                return
+            if weights.shape[0] != self._n_columns or weights.dtype != np.float32:
+                raise ValueError(f"weights of {weights.dtype} {weights.shape}")
+            if not weights.flags.c_contiguous:
+                raise ValueError("weights must be C-contiguous")
+            self._weights = weights
+            self._product_out = np.empty(weights.shape[1], dtype=np.float32)
+            self._row.weights, self._row.n_weights = weights.ctypes.data, weights.shape[1]
+            self._row.product_out = self._product_out.ctypes.data
+
+    def row(
+        self, raw: bytes, focus_from: int, focus: bytes
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(columns, L2-normalised TF-IDF values, the row times the weights or None) of the
+        n-grams counted as in ``count``."""
+        with self._lock:
+            k = self._lib.ngram_row(raw, len(raw), focus_from, focus, len(focus), self._row_ref)
+            product = self._product_out.copy() if self._weights is not None else None
+            return self._cols_out[:k].copy(), self._vals_out[:k].copy(), product
 
 
 class CueCounter:
@@ -194,7 +247,7 @@ def build(cc: str | None = None) -> Path | None:
         print("llmtriage: no C compiler found; the featurizer uses its numpy path")
         return None
     tmp = LIBRARY.with_suffix(".tmp")
-    cmd = [cc, "-O2", "-shared", "-fPIC", "-std=c99", "-o", str(tmp), str(SOURCE)]
+    cmd = [cc, "-O2", "-shared", "-fPIC", "-std=c99", "-o", str(tmp), str(SOURCE), "-lm"]
     subprocess.run(cmd, check=True)
     tmp.replace(LIBRARY)  # atomic: a running process keeps its mapped copy
     return LIBRARY
