@@ -163,8 +163,22 @@ typedef struct {
  * with weights, also the row's product with them (the sparse-dense product a linear layer
  * or a projection needs: its rows are gathered here, in the same pass). Returns how many
  * columns. The floats may differ from numpy's in the last bits (summation order). */
+/* 1 + ln c as float for the small counts most columns have; computed once with the same
+ * log() as any other count, so the values are the same either way. */
+#define SMALL_COUNTS 64
+static float one_plus_log[SMALL_COUNTS];
+static int one_plus_log_ready;
+
+static inline float tf(int32_t c) {
+    return c < SMALL_COUNTS ? one_plus_log[c] : (float)(1.0 + log((double)c));
+}
+
 int64_t ngram_row(const uint8_t *t, int64_t n, int64_t focus_from, const uint8_t *f,
                   int64_t fn, Row *r) {
+    if (!one_plus_log_ready) { /* under the GIL (PyDLL) and the caller's lock */
+        for (int c = 1; c < SMALL_COUNTS; c++) one_plus_log[c] = (float)(1.0 + log((double)c));
+        one_plus_log_ready = 1;
+    }
     Sink s = {r->columns, r->counts, r->touched, (unsigned)(64 - r->bits), {0}, 0};
     words(&s, t, n, r->is_word, r->word_n, focus_from, 0);
     chars(&s, t, n, r->lo, r->hi, focus_from, 0);
@@ -180,7 +194,7 @@ int64_t ngram_row(const uint8_t *t, int64_t n, int64_t focus_from, const uint8_t
         while (x) {
             int32_t col = (int32_t)(w * 64 + __builtin_ctzll(x));
             if (r->weights) __builtin_prefetch(r->weights + (int64_t)col * m);
-            float v = (float)(1.0 + log((double)r->counts[col])) * r->idf[col];
+            float v = tf(r->counts[col]) * r->idf[col];
             r->cols_out[k] = col;
             r->vals_out[k++] = v;
             sumsq += (double)v * v;
