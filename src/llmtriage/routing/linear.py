@@ -28,7 +28,7 @@ class LinearRouter(Router):
         self.scale = np.ones(0, np.float32)
         self.coef = np.zeros((0, n_models), np.float32)
         self.bias = np.zeros(n_models, np.float32)
-        self._row_weights: np.ndarray | None = None
+        self._folded: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _struct(self, features: Features) -> np.ndarray:
         # structural features scaled down so the TF-IDF part carries most of the weight
@@ -42,24 +42,32 @@ class LinearRouter(Router):
         model = Ridge(alpha=self.alpha, solver="sparse_cg", tol=1e-4).fit(x, scores)
         self.coef = np.ascontiguousarray(np.asarray(model.coef_).T, dtype=np.float32)
         self.bias = np.asarray(model.intercept_, dtype=np.float32)
-        self._row_weights = None
+        self._folded = None
         return self
 
     def predict(self, features: Features) -> np.ndarray:
-        n_sparse = features.n_columns
+        sparse, struct, bias = self._split()
         if features.row is not None:  # one request: the coefficient rows it touches
-            sparse_part = features.row_times(self.row_weights())[None, :]
-        else:
-            sparse_part = features.tfidf @ self.coef[:n_sparse]
-        raw = sparse_part + self._struct(features) @ self.coef[n_sparse:]
-        return np.clip(np.asarray(raw + self.bias, dtype=np.float64), 0.0, 1.0)
+            raw = features.row_times(sparse) + features.struct[0] @ struct + bias
+            return np.clip(raw, 0.0, 1.0, out=raw)[None, :].astype(np.float64)
+        raw = features.tfidf @ sparse + features.struct @ struct + bias
+        return np.clip(np.asarray(raw, dtype=np.float64), 0.0, 1.0)
+
+    def _split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(TF-IDF columns' coefficients, structural coefficients and intercept with the
+        structural standardisation folded in): computed once, so a prediction is two
+        products and a sum."""
+        if self._folded is None:
+            n_sparse = len(self.coef) - len(self.mean)
+            factor = (np.float32(0.1) / self.scale).astype(np.float32)
+            struct = (self.coef[n_sparse:] * factor[:, None]).astype(np.float32)
+            bias = (self.bias - (self.mean * factor) @ self.coef[n_sparse:]).astype(np.float32)
+            sparse = np.ascontiguousarray(self.coef[:n_sparse], dtype=np.float32)
+            self._folded = (sparse, struct, bias)
+        return self._folded
 
     def row_weights(self) -> np.ndarray:
-        """The TF-IDF columns' coefficients (one row per column, C order), computed once."""
-        n_sparse = len(self.coef) - len(self.mean)
-        if self._row_weights is None or len(self._row_weights) != n_sparse:
-            self._row_weights = np.ascontiguousarray(self.coef[:n_sparse], dtype=np.float32)
-        return self._row_weights
+        return self._split()[0]
 
     def params(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
@@ -70,4 +78,4 @@ class LinearRouter(Router):
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.mean, self.scale = arrays["mean"], arrays["scale"]
         self.coef, self.bias = arrays["coef"], arrays["bias"]
-        self._row_weights = None
+        self._folded = None
