@@ -218,19 +218,22 @@ class CueCounter:
 
 
 _UNCERTAIN = 64
+_OPTIONS_OUT = np.empty(_UNCERTAIN + 1, dtype=np.int64)  # the last slot returns the total
+_OPTIONS_PTR = _OPTIONS_OUT.ctypes.data
+_OPTIONS_LOCK = threading.Lock()
 
 
 def option_labels(encoded: bytes) -> tuple[int, list[int]]:
     """(option labels "a)".."e)" preceded by nothing or a non-alphanumeric ASCII character,
     byte offsets of the characters before those preceded by a non-ASCII one) in
     lower-cased UTF-8; see ``option_labels`` in ``_ngrams.c``."""
-    buf = np.empty(_UNCERTAIN + 1, dtype=np.int64)  # the last slot returns the total
-    ptr = buf.ctypes.data
-    count = int(_lib().option_labels(encoded, len(encoded), ptr, _UNCERTAIN, ptr + 8 * _UNCERTAIN))
-    n = int(buf[_UNCERTAIN])
-    if n > _UNCERTAIN:  # more than the buffer holds: let the caller do it all
-        return -1, []
-    return count, buf[:n].tolist()
+    lib, ptr = _lib(), _OPTIONS_PTR
+    with _OPTIONS_LOCK:
+        count = lib.option_labels(encoded, len(encoded), ptr, _UNCERTAIN, ptr + 8 * _UNCERTAIN)
+        n = int(_OPTIONS_OUT[_UNCERTAIN])
+        if n > _UNCERTAIN:  # more than the buffer holds: let the caller do it all
+            return -1, []
+        return count, _OPTIONS_OUT[:n].tolist()
 
 
 def _fnv1a(data: bytes) -> int:
