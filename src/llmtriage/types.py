@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Message = dict[str, Any]
 
@@ -50,9 +50,9 @@ class ChatRequest:
         return cls(messages=[{"role": "user", "content": prompt}])
 
 
-@dataclass(frozen=True, slots=True)
-class ModelEstimate:
-    """What the router expects from one model for one request."""
+class ModelEstimate(NamedTuple):
+    """What the router expects from one model for one request (a named tuple: a decision
+    makes one per model on the request hot path, ~3x faster than a frozen dataclass)."""
 
     model: str
     tier: str

@@ -32,6 +32,9 @@ def _config_costs(cfg: Config, models: tuple[str, ...]) -> CostModel:
     )
 
 
+_EXCLUDED_REASON = {True: "", False: "estimated cost above the tier's limit"}
+
+
 class Triage:
     """A routing model, its models' tiers and the calibrated policy."""
 
@@ -118,8 +121,7 @@ class Triage:
     ) -> RoutingDecision:
         models = self.model.models
         estimates = tuple(
-            ModelEstimate(m, t, qj, cj, e, "" if e else "estimated cost above the tier's limit")
-            for m, t, qj, cj, e in zip(models, self.tiers, q, c, ok, strict=True)
+            map(ModelEstimate, models, self.tiers, q, c, ok, [_EXCLUDED_REASON[e] for e in ok])
         )
         usable = ok if allowed is None else [e and a for e, a in zip(ok, allowed, strict=True)]
         if not any(usable):
