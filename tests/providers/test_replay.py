@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -80,3 +82,13 @@ def test_a_file_without_responses_is_a_config_error(tmp_path: Path) -> None:
     pd.DataFrame({"prompt": ["p"], "model": ["m"], "score": [1.0]}).to_parquet(bad)
     with pytest.raises(ConfigError, match="response"):
         ReplayBook(bad)
+
+
+def test_a_gateway_without_replay_models_does_not_load_pandas() -> None:
+    # pandas and pyarrow are ~90 MB of RSS; only ReplayBook needs them
+    code = (
+        "import sys, llmtriage.gateway.app, llmtriage.providers.factory\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from llmtriage.exceptions import ConfigError
 from llmtriage.providers.base import JSON, Provider, Timeouts
 from llmtriage.types import last_user_text
@@ -39,6 +37,10 @@ class ReplayBook:
     """All recordings of one dataset, keyed by (prompt text, model)."""
 
     def __init__(self, path: str | Path) -> None:
+        # pandas (and pyarrow under it) is ~40 MB of RSS: loaded only by a gateway that
+        # has replay models, not by every gateway that imports the provider factory
+        import pandas as pd
+
         try:
             df = (
                 pd.read_parquet(path)
