@@ -90,7 +90,6 @@ def _cell(metric: dict[str, float] | None, style: str) -> str:
 
 
 def markdown(ev: Evaluation, summary: dict[str, Any]) -> str:
-    keys = [h for h in HEADLINE if any(h[0] in r.metrics for r in ev.results)]
     best = summary["best_single_model"]
     lines = [
         f"# Routing evaluation: {ev.info['train']['name']} → {ev.info['test']['name']}",
@@ -102,29 +101,12 @@ def markdown(ev: Evaluation, summary: dict[str, Any]) -> str:
         f"({ev.info['n_boot']} resamples) in brackets."
         + (" Dataset costs are estimates." if ev.info["cost_estimated"] else ""),
         "",
-        "| router | kind | " + " | ".join(h[1] for h in keys) + " |",
-        "|---|---|" + "---|" * len(keys),
-    ]
-    for r in ev.results:
-        cells = [_cell(r.metrics.get(k), style) for k, _, style in keys]
-        lines.append(f"| {r.name} | {r.kind} | " + " | ".join(cells) + " |")
-    lines += [
+        *_headline_table(ev),
         "",
         "## Calibrated operating points (set on a calibration split of TRAIN)",
         "",
-        "| router | objective | knob | calib. quality | test quality | test quality/best "
-        "| test cost/request | share to best |",
-        "|---|---|---|---|---|---|---|---|",
+        *_calibration_table(ev),
     ]
-    for r in ev.results:
-        for c in r.metrics.get("calibration", []):
-            t = c["test"]
-            lines.append(
-                f"| {r.name} | {c['objective']} | {c['knob']:.3g} | "
-                f"{c['calibration']['quality']:.3f} | {t['quality']:.3f} | "
-                f"{100 * t['quality_vs_best']:.1f}% | ${t['cost_usd']:.3g} | "
-                f"{100 * t['share_best']:.1f}% |"
-            )
     fits = [
         f"{r.name} {r.metrics['fit_seconds']:.1f}s"
         for r in ev.results
@@ -138,6 +120,36 @@ def markdown(ev: Evaluation, summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _headline_table(ev: Evaluation) -> list[str]:
+    keys = [h for h in HEADLINE if any(h[0] in r.metrics for r in ev.results)]
+    lines = [
+        "| router | kind | " + " | ".join(h[1] for h in keys) + " |",
+        "|---|---|" + "---|" * len(keys),
+    ]
+    for r in ev.results:
+        cells = [_cell(r.metrics.get(k), style) for k, _, style in keys]
+        lines.append(f"| {r.name} | {r.kind} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _calibration_table(ev: Evaluation) -> list[str]:
+    lines = [
+        "| router | objective | knob | calib. quality | test quality | test quality/best "
+        "| test cost/request | share to best |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in ev.results:
+        for c in r.metrics.get("calibration", []):
+            t = c["test"]
+            lines.append(
+                f"| {r.name} | {c['objective']} | {c['knob']:.3g} | "
+                f"{c['calibration']['quality']:.3f} | {t['quality']:.3f} | "
+                f"{100 * t['quality_vs_best']:.1f}% | ${t['cost_usd']:.3g} | "
+                f"{100 * t['share_best']:.1f}% |"
+            )
+    return lines
 
 
 def plot(ev: Evaluation, path: Path) -> None:
