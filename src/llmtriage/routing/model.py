@@ -105,19 +105,7 @@ def train(
     spec = registry.spec(name)
     featurizer = featurizer or Featurizer.fit(requests, spec.features)
     feats = featurizer.transform(requests)
-    calibration = None
-    n_cal = round(len(requests) * calibration_fraction)
-    if n_cal >= 10:
-        perm = np.random.default_rng(seed).permutation(len(requests))
-        cal, fit = np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
-        held_out = spec.build(len(models)).fit(feats.take(fit), scores[fit])
-        cal_feats = feats.take(cal)
-        calibration = Calibration(
-            held_out.predict(cal_feats),
-            CostModel.fit(feats.struct[fit], costs[fit]).predict(cal_feats.struct),
-            scores[cal],
-            costs[cal],
-        )
+    calibration = _held_out_calibration(spec, feats, scores, costs, calibration_fraction, seed)
     router = spec.build(len(models)).fit(feats, scores)
     meta = {
         "library_version": __version__,
@@ -128,6 +116,29 @@ def train(
     }
     cost = CostModel.fit(feats.struct, costs)
     return RoutingModel(name, models, featurizer, router, cost, calibration, meta)
+
+
+def _held_out_calibration(
+    spec: registry.RouterSpec,
+    feats: Features,
+    scores: np.ndarray,
+    costs: np.ndarray,
+    fraction: float,
+    seed: int,
+) -> Calibration | None:
+    """Estimates of a held-out ``fraction`` of the prompts by a router and a cost model fitted
+    on the rest, beside their observed outcomes; None with fewer than 10 held-out prompts."""
+    n_cal = round(len(scores) * fraction)
+    if n_cal < 10:
+        return None
+    perm = np.random.default_rng(seed).permutation(len(scores))
+    cal, fit = np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
+    held_out = spec.build(scores.shape[1]).fit(feats.take(fit), scores[fit])
+    cal_feats = feats.take(cal)
+    cost = CostModel.fit(feats.struct[fit], costs[fit])
+    return Calibration(
+        held_out.predict(cal_feats), cost.predict(cal_feats.struct), scores[cal], costs[cal]
+    )
 
 
 def zero_data(models: tuple[str, ...], cost: CostModel) -> RoutingModel:
