@@ -287,3 +287,13 @@ def test_unknown_tier(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 )
 def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str) -> None:
     assert fragment in one_line_error(capsys, argv, usage=True)
+
+
+@pytest.mark.parametrize("url", ["mysql://u:secret@h/d", "postgresql://u:secret@h/d"])
+def test_serve_with_an_unsupported_store_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    # found before the server starts: not a traceback from inside its lifespan (exit 3)
+    cfg = write_config(tmp_path / "llmtriage.yaml", extra=f"store: {{url: '{url}'}}\n")
+    line = one_line_error(capsys, ["serve", "--config", str(cfg), "--port", "0"])
+    assert "store.url" in line and "secret" not in line

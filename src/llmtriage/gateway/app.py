@@ -32,7 +32,7 @@ from llmtriage.gateway.runtime import Gateway
 from llmtriage.providers.factory import ProviderFactory
 from llmtriage.routing.triage import Triage
 from llmtriage.store.base import FeedbackRecord, Store
-from llmtriage.store.factory import open_store, spool_path
+from llmtriage.store.factory import check_url, open_store, spool_path
 from llmtriage.store.spool import Spool
 from llmtriage.store.writer import BatchWriter
 from llmtriage.telemetry.metrics import Metrics
@@ -196,6 +196,7 @@ async def _refresh_keys(gw: Gateway, store: Store, every_s: float) -> None:
 def create_app(config: Config, triage: Triage | None = None) -> GatewayApp:
     """The gateway app. Providers, the HTTP pool and the log writer start with the app."""
     _check_secrets(config)
+    check_url(config.store.url)  # a bad URL fails here, not inside the server's lifespan
     gw = Gateway(config, triage or Triage.from_config(config), KeyTable(config), Metrics())
 
     @contextlib.asynccontextmanager

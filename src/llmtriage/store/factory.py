@@ -31,10 +31,16 @@ def open_store(url: str) -> Store:
 
     Raises ConfigError (key path ``store.url``) for a scheme that is not supported.
     """
+    return STORES[check_url(url)](url)
+
+
+def check_url(url: str) -> str:
+    """The scheme of ``url`` if a store implements it; ConfigError (``store.url``) otherwise.
+    Cheap: the gateway calls it before it starts, so a bad URL is a one-line error."""
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower() if sep else ""
     if scheme in STORES:
-        return STORES[scheme](url)
+        return scheme
     # "postgresql+psycopg://" style driver suffixes name the same database
     if scheme.split("+", 1)[0] in _PLANNED:
         raise ConfigError(
