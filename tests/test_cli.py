@@ -260,6 +260,7 @@ def test_train_and_test_sharing_prompts(
         ("gatewy: {port: 1}\n", "gatewy: Extra inputs are not permitted"),
         ("tiers: [\n", "bad.yaml is not valid YAML"),
         ("router: {objective: {target_share: {huge: 0.2}}}\n", "unknown tier 'huge'"),
+        ("router: {kind: nosuch}\n", "router.kind: unknown router 'nosuch'"),
     ],
 )
 def test_bad_config(

@@ -184,6 +184,24 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "auth.keys[0].hash",
         "pattern",
     ),
+    (
+        "openai model without base_url",
+        lambda d: d["models"][1].pop("base_url"),
+        "models[1].base_url",
+        "needs base_url",
+    ),
+    (
+        "replay settings on an openai model",
+        lambda d: d["models"][0].update(replay={"latency_ms": 5}),
+        "models[0].replay",
+        "only for provider 'replay'",
+    ),
+    (
+        "model in no tier",
+        lambda d: d["tiers"][1].update(models=["gpt-4o-mini"]) or d["tiers"].pop(0),
+        "models[0]",
+        "'llama-3.1-8b' is in no tier",
+    ),
     ("no tiers", lambda d: d.update(tiers=[]), "tiers", "at least 1"),
     ("models missing", lambda d: d.pop("models"), "models", "required"),
 ]

@@ -43,13 +43,12 @@ class ModelConfig(_Strict):
     expected_output_tokens: int = Field(default=256, ge=1)
     replay: ReplayConfig | None = None
 
-    @model_validator(mode="after")
-    def _provider_fields(self) -> ModelConfig:
+    def check(self, path: str) -> None:
+        """The fields a provider needs; ConfigError naming the field under ``path``."""
         if self.provider in ("openai", "anthropic") and not self.base_url:
-            raise ValueError(f"provider {self.provider!r} needs base_url")
+            raise ConfigError(f"{path}.base_url", f"provider {self.provider!r} needs base_url")
         if self.provider != "replay" and self.replay is not None:
-            raise ValueError("replay settings are only for provider 'replay'")
-        return self
+            raise ConfigError(f"{path}.replay", "replay settings are only for provider 'replay'")
 
 
 class TierConfig(_Strict):
@@ -172,6 +171,7 @@ def _resolve(cfg: Config, base_dir: Path) -> Config:
     for i, name in enumerate(names):
         if names.index(name) != i:
             raise ConfigError(f"models[{i}].name", f"duplicate model name {name!r}")
+        cfg.models[i].check(f"models[{i}]")
     seen: dict[str, str] = {}
     for ti, tier in enumerate(cfg.tiers):
         for mi, model in enumerate(tier.models):
@@ -181,6 +181,9 @@ def _resolve(cfg: Config, base_dir: Path) -> Config:
             if model in seen:
                 raise ConfigError(path, f"model {model!r} is already in tier {seen[model]!r}")
             seen[model] = tier.name
+    for i, name in enumerate(names):
+        if name not in seen:  # its timeout and place in the escalation order come from a tier
+            raise ConfigError(f"models[{i}]", f"model {name!r} is in no tier; add it to one")
     _check_keys(cfg, names, {t.name for t in cfg.tiers})
     share = cfg.router.objective.target_share
     tier_names = {t.name for t in cfg.tiers}

@@ -86,14 +86,13 @@ def _specs() -> list[RouterSpec]:
 ROUTERS: dict[str, RouterSpec] = {spec.name: spec for spec in _specs()}
 
 
-def spec(name: str) -> RouterSpec:
-    """The registered router ``name``; ConfigError listing the known names otherwise."""
+def spec(name: str, path: str = "router") -> RouterSpec:
+    """The registered router ``name``; ConfigError (at key ``path``) listing the known names
+    otherwise."""
     try:
         return ROUTERS[name]
     except KeyError:
-        raise ConfigError(
-            "router", f"unknown router {name!r}; known: {', '.join(ROUTERS)}"
-        ) from None
+        raise ConfigError(path, f"unknown router {name!r}; known: {', '.join(ROUTERS)}") from None
 
 
 def build(name: str, n_models: int) -> Router:

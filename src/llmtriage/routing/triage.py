@@ -50,7 +50,7 @@ class Triage:
         rules router when none is configured."""
         # cheapest tier first, then the tier's order of models
         ordered = tuple(m for t in cfg.tiers for m in t.models)
-        registry.spec(cfg.router.kind)  # an unknown router name is a config error
+        registry.spec(cfg.router.kind, "router.kind")  # an unknown name is a config error
         if cfg.router.artifact:
             model = artifact.load(cfg.router.artifact, expected_models=list(ordered))
             if model.name != cfg.router.kind:
