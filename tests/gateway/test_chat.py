@@ -18,7 +18,8 @@ def test_auto_routes_answers_and_sets_headers(stack: Stack) -> None:
     h = raw.headers
     assert h["x-triage-request-id"].startswith("req_")
     assert h["x-triage-tier"] == "small" and h["x-triage-model"] == "small-1"
-    assert float(h["x-triage-cost-usd"].split()[0]) == pytest.approx((11 * 0.1 + 7 * 0.2) / 1e6)
+    assert float(h["x-triage-cost-usd"]) == pytest.approx((11 * 0.1 + 7 * 0.2) / 1e6)
+    assert h["x-triage-cost-estimated"] == "false"  # from the upstream's usage
     assert float(h["x-triage-overhead-ms"]) >= 0
     sent = stack.upstream.received[-1]["json"]
     assert sent["model"] == "up-small-1"

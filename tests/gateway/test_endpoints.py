@@ -91,3 +91,21 @@ def test_health_and_metrics(stack: Stack) -> None:
     text = httpx.get(stack.base_url + "/metrics").text
     assert 'llmtriage_requests_total{model="small-1",status="200",tier="small"} 1.0' in text
     assert "llmtriage_overhead_seconds_bucket" in text
+
+
+def test_a_refused_request_is_logged_with_the_model_it_asked_for(stack: Stack) -> None:
+    r = httpx.post(
+        stack.base_url + "/v1/chat/completions",
+        json={"model": "triage/nope", "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert r.status_code == 404
+    (row,) = _wait_rows(stack, 1)
+    assert row["status"] == 404 and row["requested_model"] == "triage/nope"
+
+
+def test_a_streams_cost_header_is_marked_as_an_estimate(stack: Stack) -> None:
+    with stack.client.chat.completions.with_streaming_response.create(
+        model="triage/auto", messages=[{"role": "user", "content": "hello"}], stream=True
+    ) as raw:
+        assert raw.headers["x-triage-cost-estimated"] == "true"  # sent before the usage
+        assert float(raw.headers["x-triage-cost-usd"]) > 0

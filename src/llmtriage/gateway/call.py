@@ -34,6 +34,13 @@ class Call:
         self.session_header = request.headers.get("x-triage-session-id")
         self.reservation: Reservation | None = None
 
+    def requested(self, key: ClientKey | None, model: object) -> None:
+        """Who asked for which model, known before the request is validated and routed, so
+        a refused request's record says it too."""
+        self.rec.key_name = key.name if key else None
+        if isinstance(model, str):
+            self.rec.requested_model = model[:200]
+
     def start(self, req: ChatRequest, route: Route, key: ClientKey | None) -> None:
         rec = self.rec
         rec.requested_model, rec.key_name = req.model, key.name if key else None
@@ -54,7 +61,10 @@ class Call:
             "x-triage-request-id": self.rec.id,
             "x-triage-tier": self.rec.tier or "",
             "x-triage-model": self.rec.model or "",
-            "x-triage-cost-usd": f"{cost:.8f}" + (" (estimated)" if estimated else ""),
+            "x-triage-cost-usd": f"{cost:.8f}",
+            # an estimate when the upstream reported no usage, and on a stream (headers go
+            # out before its usage); the request log holds the final figure
+            "x-triage-cost-estimated": "true" if estimated else "false",
             "x-triage-overhead-ms": f"{overhead:.3f}",
         }
 

@@ -91,6 +91,7 @@ async def chat_completions(gw: Gateway, request: Request) -> Response:
     try:
         key = gw.keys.check(request.headers.get("authorization"))
         body = json_body(await read_body(gw, request))
+        call.requested(key, body.get("model"))
         req = chat_request(body)
         route = gw.resolve(req, key)
     except TriageError as exc:
