@@ -104,6 +104,22 @@ def test_tier_argument_restricts_the_choice() -> None:
             assert (d.model, d.tier) == (model, tier)
 
 
+def test_estimates_say_which_models_the_request_may_not_use() -> None:
+    triage = Triage.from_config(make_config())
+    d = triage.decide(ask(PROOF), tier="mid")
+    why = {e.model: (e.eligible, e.reason) for e in d.estimates}
+    assert why == {
+        "tiny": (False, "not in the requested tier 'mid'"),
+        "medium": (True, ""),
+        "big": (False, "not in the requested tier 'mid'"),
+    }
+    d = triage.decide(ask(PROOF), models=frozenset({"tiny", "medium"}))
+    assert d.model != "big"
+    big = next(e for e in d.estimates if e.model == "big")
+    assert (big.eligible, big.reason) == (False, "not among this key's models")
+    assert all(e.eligible for e in d.estimates if e.model != "big")
+
+
 def test_unknown_tier_is_a_routing_error() -> None:
     with pytest.raises(RoutingError) as err:
         Triage.from_config(make_config()).decide(ask(PROOF), tier="platinum")

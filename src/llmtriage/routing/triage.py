@@ -97,33 +97,42 @@ class Triage:
         """Choose a model for one request; ``tier`` restricts the choice to that tier and
         ``models`` to those models (a key's permissions)."""
         req = request if isinstance(request, ChatRequest) else ChatRequest(messages=request)
-        allowed = None
-        if tier is not None:
-            if tier not in self._tier_names:
-                raise RoutingError(f"unknown tier {tier!r}; tiers: {', '.join(self._tier_names)}")
-            allowed = [t == tier for t in self.tiers]
-        if models is not None:
-            permitted = [m in models for m in self.model.models]
-            allowed = (
-                permitted
-                if allowed is None
-                else [a and p for a, p in zip(allowed, permitted, strict=True)]
-            )
-            if not any(allowed):
-                raise RoutingError("no model is allowed for this request")
+        barred = self._barred(tier, models)
+        allowed = None if barred is None else [not b for b in barred]
+        if allowed is not None and not any(allowed):
+            raise RoutingError("no model is allowed for this request")
         quality, cost = self.model.estimate([req])
         q, c = quality[0].tolist(), cost[0].tolist()
         i, eligible = self.policy.choose_one(q, c, allowed)
-        return self._decision(i, q, c, eligible, allowed)
+        return self._decision(i, q, c, eligible, barred)
+
+    def _barred(self, tier: str | None, models: frozenset[str] | None) -> list[str] | None:
+        """Per model, why the request may not use it ("" if it may): outside the requested
+        tier, or not among the key's models. None when nothing is restricted."""
+        if tier is None and models is None:
+            return None
+        if tier is not None and tier not in self._tier_names:
+            raise RoutingError(f"unknown tier {tier!r}; tiers: {', '.join(self._tier_names)}")
+        barred = []
+        for m, t in zip(self.model.models, self.tiers, strict=True):
+            if tier is not None and t != tier:
+                barred.append(f"not in the requested tier {tier!r}")
+            elif models is not None and m not in models:
+                barred.append("not among this key's models")
+            else:
+                barred.append("")
+        return barred
 
     def _decision(
-        self, i: int, q: list[float], c: list[float], ok: list[bool], allowed: list[bool] | None
+        self, i: int, q: list[float], c: list[float], ok: list[bool], barred: list[str] | None
     ) -> RoutingDecision:
         models = self.model.models
-        estimates = tuple(
-            map(ModelEstimate, models, self.tiers, q, c, ok, [_EXCLUDED_REASON[e] for e in ok])
-        )
-        usable = ok if allowed is None else [e and a for e, a in zip(ok, allowed, strict=True)]
+        reasons = [_EXCLUDED_REASON[e] for e in ok]
+        usable = ok
+        if barred is not None:
+            reasons = [b or r for b, r in zip(barred, reasons, strict=True)]
+            usable = [e and not b for e, b in zip(ok, barred, strict=True)]
+        estimates = tuple(map(ModelEstimate, models, self.tiers, q, c, usable, reasons))
         if not any(usable):
             reason = (
                 f"no model is eligible (estimated costs exceed the tier limits); "
@@ -132,8 +141,9 @@ class Triage:
         else:
             best = max((j for j, u in enumerate(usable) if u), key=q.__getitem__)
             reason = self._reason(i, best, q, c)
-            if not all(ok):
-                excluded = [m for m, e in zip(models, ok, strict=True) if not e]
+            # by cost, among the models the request may use
+            excluded = [m for j, m in enumerate(models) if not ok[j] and not (barred and barred[j])]
+            if excluded:
                 reason += f"; excluded by tier cost limits: {', '.join(excluded)}"
         return RoutingDecision(models[i], self.tiers[i], estimates, reason, self.model.name)
 
