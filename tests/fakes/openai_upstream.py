@@ -2,7 +2,8 @@
 
 The behaviour of a request is chosen by a directive in its last user message, so concurrent
 requests can ask for different things: ``[fail:503]``, ``[stall:2.0]``, ``[malformed]``,
-``[drop-mid-stream]``, ``[tool]``, ``[echo-auth]`` (a 401 quoting the Authorization header);
+``[drop-mid-stream]``, ``[tool]``, ``[echo-auth]`` (a 401 quoting the Authorization header),
+``[shape:NAME]`` (a 200 whose body or stream chunk has one of the ``BAD_SHAPES``);
 otherwise it echoes ``echo: <text>``. Every request received
 (headers and JSON) is kept in ``received``.
 
@@ -15,6 +16,7 @@ dropped before any content).
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import threading
@@ -24,7 +26,32 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-_DIRECTIVE = re.compile(r"\[(fail|stall|malformed|drop-mid-stream|tool|echo-auth)(?::([\d.]+))?\]")
+_DIRECTIVE = re.compile(
+    r"\[(fail|stall|malformed|drop-mid-stream|tool|echo-auth|shape)(?::([\w.-]+))?\]"
+)
+
+# 200 answers the gateway cannot use: name -> (the completion's change, or the stream's:
+# (index of the event to change, its change)); each change takes the object, returns another
+BAD_SHAPES: dict[str, Any] = {
+    "choice-int": lambda c: c | {"choices": [1]},
+    "message-str": lambda c: c | {"choices": [{"index": 0, "message": "hi"}]},
+    "usage-str": lambda c: c | {"usage": "lots"},
+    "tokens-str": lambda c: c | {"usage": {"prompt_tokens": 1, "completion_tokens": "many"}},
+    "error-200": lambda c: {"error": {"message": "overloaded"}, "choices": []},
+    "no-choices": lambda c: c | {"choices": []},
+    "deep": lambda c: c | {"extra": _nested(300)},
+    "chunk-list": (0, lambda e: [e]),
+    "choices-str": (0, lambda e: e | {"choices": "abc"}),
+    "delta-str-mid": (2, lambda e: e | {"choices": [{"index": 0, "delta": "x"}]}),
+    "usage-str-last": (-1, lambda e: e | {"usage": "lots"}),
+}
+
+
+def _nested(depth: int) -> Any:
+    out: Any = 0
+    for _ in range(depth):
+        out = [out]
+    return out
 
 
 def _last_user(body: dict[str, Any]) -> str:
@@ -129,7 +156,13 @@ class FakeOpenAI:
         if body.get("stream"):
             return await self._stream(request, body, f"echo: {text}", kind, arg)
         tool = kind == "tool" and bool(body.get("tools"))
-        return web.json_response(_completion(body, None if tool else f"echo: {text}", tool))
+        completion = _completion(body, None if tool else f"echo: {text}", tool)
+        change = BAD_SHAPES.get(arg or "") if kind == "shape" else None
+        if callable(change):
+            completion = change(completion)
+        # orjson refuses to write more than 254 levels; the stdlib's json does not
+        dumps = json.dumps if arg == "deep" else lambda o: orjson.dumps(o).decode()
+        return web.Response(text=dumps(completion), content_type="application/json")
 
     async def _stream(
         self,
@@ -148,7 +181,7 @@ class FakeOpenAI:
             "model": body.get("model"),
         }
         pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
-        events = [
+        events: list[Any] = [
             {
                 "choices": [
                     {
@@ -175,7 +208,12 @@ class FakeOpenAI:
                     },
                 }
             )
-        for i, event in enumerate(events):
+        bad = BAD_SHAPES.get(arg or "") if kind == "shape" else None
+        if isinstance(bad, tuple):
+            at, change = bad
+            events[at] = change(base | events[at])
+        for i, raw in enumerate(events):
+            event = base | raw if isinstance(raw, dict) else raw
             if kind == "stall-stream" and i == 1:
                 await asyncio.sleep(float(arg or 5))
             cut = {"drop-mid-stream": 2, "drop-before-content": 1}.get(kind)
@@ -183,7 +221,7 @@ class FakeOpenAI:
                 assert request.transport is not None
                 request.transport.close()
                 return resp
-            await resp.write(b"data: " + orjson.dumps(base | event) + b"\n\n")
+            await resp.write(b"data: " + orjson.dumps(event) + b"\n\n")
         await resp.write(b"data: [DONE]\n\n")
         return resp
 

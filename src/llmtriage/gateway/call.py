@@ -33,6 +33,7 @@ class Call:
         )
         self.session_header = request.headers.get("x-triage-session-id")
         self.reservation: Reservation | None = None
+        self.finished = False
 
     def requested(self, key: ClientKey | None, model: object) -> None:
         """Who asked for which model, known before the request is validated and routed, so
@@ -94,7 +95,10 @@ class Call:
         self.reservation = self.gw.limiter.reserve(key, worst_usd, worst_tokens, self.rec.ts)
 
     def finish(self) -> None:
-        """The request is done: settle its reservation, account and log it."""
+        """The request is done: settle its reservation, account and log it (once)."""
+        if self.finished:
+            return
+        self.finished = True
         rec = self.rec
         rec.latency_ms = (time.perf_counter() - self.t0) * 1000
         if self.reservation is not None:

@@ -8,6 +8,7 @@ a failure after it ends the stream with an error event.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +27,7 @@ from llmtriage.routing.text import conversation_text
 from llmtriage.types import ChatRequest, content_text
 
 JSON_TYPE = "application/json"
+logger = logging.getLogger(__name__)
 
 
 async def read_body(gw: Gateway, request: Request) -> bytes:
@@ -46,13 +48,14 @@ def worst_case(
 
     Tokens are at most one per 3 characters of the conversation (English averages 4), plus
     a few per message; the output is ``max_tokens`` when the request sets it, else
-    ``gateway.reserve_output_tokens``.
+    ``gateway.reserve_output_tokens``, times ``n``.
     """
     text_chars = len(conversation_text(req))
     prompt = text_chars // 3 + 8 * len(req.messages) + 8
     out = body.get("max_completion_tokens") or body.get("max_tokens")
     if not isinstance(out, int) or isinstance(out, bool) or out < 1:
         out = gw.config.gateway.reserve_output_tokens
+    out *= body.get("n") or 1  # n choices: n completions to pay for (parse checked n >= 1)
     usd = max(gw.cost(m, prompt, out) for m in attempts.chain(gw, route))
     return usd, prompt + out
 
@@ -89,6 +92,14 @@ def _settle(
 async def chat_completions(gw: Gateway, request: Request) -> Response:
     call = Call(gw, request)
     try:
+        return await _answer(gw, call, request)
+    except Exception:  # a bug, or an answer no check foresaw: still answered and logged
+        logger.exception("unexpected error in POST /v1/chat/completions (%s)", call.rec.id)
+        return call.fail(TriageError("internal error; the request log has the request id"))
+
+
+async def _answer(gw: Gateway, call: Call, request: Request) -> Response:
+    try:
         key = gw.keys.check(request.headers.get("authorization"))
         body = json_body(await read_body(gw, request))
         call.requested(key, body.get("model"))
@@ -113,8 +124,12 @@ async def chat_completions(gw: Gateway, request: Request) -> Response:
     text = content_text((choices[0].get("message") or {}).get("content"))
     cost, estimated = _settle(call, req, completion.get("usage"), meta, text)
     headers = call.headers(cost, estimated)
+    try:  # before finish(), so a failure here is what the log records
+        content = orjson.dumps(completion)
+    except orjson.JSONEncodeError as exc:  # e.g. nested deeper than orjson writes
+        return call.fail(ProviderError(f"{call.rec.model}: cannot relay the response: {exc}"))
     call.finish()
-    return Response(orjson.dumps(completion), 200, headers, JSON_TYPE)
+    return Response(content, 200, headers, JSON_TYPE)
 
 
 def _sse(obj: Any) -> bytes:
@@ -174,9 +189,17 @@ async def _relay(
         call.gw.breakers[model].failure()
         call.rec.status, call.rec.error = 502, str(exc)[:500]
         yield _sse(error_body(exc))
+    except Exception:  # as in chat_completions: the stream ends with an error event
+        logger.exception("unexpected error in a stream (%s)", call.rec.id)
+        call.rec.status, call.rec.error = 500, "internal error"
+        yield _sse(error_body(TriageError("internal error; the request log has the request id")))
     finally:
         close = getattr(chunks, "aclose", None)
         if close is not None:  # frees the upstream connection if the client went away
             await close()
-        _settle(call, req, usage, meta, "".join(parts))
+        try:
+            _settle(call, req, usage, meta, "".join(parts))
+        except Exception:  # the client has its answer; the record says what went wrong
+            logger.exception("cannot account for a stream (%s)", call.rec.id)
+            call.rec.error = "internal error while accounting for the stream"
         call.finish()

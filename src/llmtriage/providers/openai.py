@@ -14,6 +14,7 @@ import orjson
 
 from llmtriage.exceptions import ProviderError, ProviderHTTPError
 from llmtriage.providers.base import JSON, Provider, Timeouts, retry_after
+from llmtriage.providers.shapes import chunk_problem, completion_problem
 
 _MAX_ERROR_BODY = 2000
 
@@ -72,8 +73,12 @@ class OpenAIProvider(Provider):
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise ProviderError(f"openai/{self.name}: malformed JSON in the response") from None
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise ProviderError(f"openai/{self.name}: response has no choices")
+        if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+            text = self.scrub(raw[:_MAX_ERROR_BODY].decode("utf-8", "replace"))
+            raise ProviderHTTPError(502, "openai", self.name, text)  # an error sent as a 200
+        problem = completion_problem(data)
+        if problem:
+            raise ProviderError(f"openai/{self.name}: {problem}")
         data["model"] = self.name
         return data
 
@@ -106,6 +111,9 @@ class OpenAIProvider(Provider):
             if isinstance(chunk, dict) and "error" in chunk:
                 text = self.scrub(data.decode("utf-8", "replace"))
                 raise ProviderHTTPError(502, "openai", self.name, text)
+            problem = chunk_problem(chunk)
+            if problem:
+                raise ProviderError(f"openai/{self.name}: {problem}")
             chunk["model"] = self.name
             yield chunk
         raise ProviderError(f"openai/{self.name}: stream ended without [DONE]")
