@@ -107,6 +107,26 @@ def test_200_concurrent_requests_never_overspend_and_the_ledger_matches(
     assert ledger == pytest.approx(logged) and logged == pytest.approx(spend["today_usd"])
 
 
+def test_the_reservation_pays_for_every_one_of_n_choices(budgeted: Limited) -> None:
+    # n=50 x 16 tokens holds ~0.65 of the budget: of 4 requests in flight together, one fits
+    client = budgeted.client()
+
+    def ask(i: int) -> int:
+        try:
+            client.chat.completions.create(
+                model="small-1",
+                messages=[{"role": "user", "content": f"q{i} [stall:0.5]"}],
+                max_tokens=16,
+                n=50,
+            )
+        except openai.RateLimitError:
+            return 429
+        return 200
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sorted(pool.map(ask, range(4))) == [200, 429, 429, 429]
+
+
 def test_a_spent_budget_is_a_429_with_retry_after_until_the_next_day(budgeted: Limited) -> None:
     client = budgeted.client()
     msgs = [{"role": "user", "content": "q0"}]

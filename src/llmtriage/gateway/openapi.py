@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description the gateway serves at ``GET /openapi.json``.
 
 It documents what ``parse.py`` accepts (the fuzz tests generate requests from it); fields the
-gateway only passes through (temperature, stop, ...) are open-ended, as in OpenAI's API.
+gateway only passes through (logprobs, metadata, ...) are open-ended, as in OpenAI's API.
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ MESSAGE = {
         "tool_calls": {"type": "array", "items": {"type": "object"}},
     },
 }
+_TOOL = {
+    "type": "object",
+    "required": ["type", "function"],
+    "properties": {
+        "type": {"const": "function"},
+        "function": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string", "minLength": 1}},
+        },
+    },
+}
 CHAT_REQUEST = {
     "type": "object",
     "required": ["model", "messages"],
@@ -36,11 +48,21 @@ CHAT_REQUEST = {
         "messages": {"type": "array", "minItems": 1, "items": MESSAGE},
         "stream": {"type": "boolean"},
         "stream_options": {"type": "object"},
-        "tools": {"type": "array", "items": {"type": "object"}},
-        "response_format": {"type": "object"},
+        "tools": {"type": "array", "items": _TOOL},
+        "tool_choice": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+        "response_format": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {"type": {"type": "string"}},
+        },
         "user": {"type": "string"},
-        "max_tokens": {"type": "integer"},
-        "temperature": {"type": "number"},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "max_completion_tokens": {"type": "integer", "minimum": 1},
+        "n": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "seed": {"type": "integer"},
     },
 }
 FEEDBACK = {
