@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx2 as httpx
 import openai
@@ -128,3 +128,26 @@ def test_an_unexpected_error_is_a_500_logged_once(stack: Stack, stream: bool) ->
     assert resp.status_code == 500 and resp.json()["error"]["message"].startswith("internal")
     row = _row(stack, resp.headers["x-triage-request-id"])
     assert row["status"] == 500 and row["requested_model"] == "small-1"
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:")) / 1024
+
+
+def test_a_chunked_body_over_the_limit_is_refused_without_holding_it(stack: Stack) -> None:
+    # the server runs in this process: its RSS is ours, sampled while the body goes out
+    limit = stack.app.gateway.config.gateway.max_body_bytes
+    start, peak = _rss_mb(), 0.0
+
+    def body() -> Iterator[bytes]:  # no content-length: transfer-encoding chunked
+        nonlocal peak
+        for i in range(100 * limit // 65536):  # 400 MB
+            if i % 64 == 0:
+                peak = max(peak, _rss_mb())
+            yield b" " * 65536
+
+    resp = httpx.post(stack.base_url + "/v1/chat/completions", content=body(), timeout=60)
+    assert resp.status_code == 413 and resp.json()["error"]["param"] == "body"
+    assert peak - start < 100, (start, peak)  # held the limit at most, not the 400 MB
+    _still_serving(stack)

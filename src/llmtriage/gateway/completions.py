@@ -35,10 +35,14 @@ async def read_body(gw: Gateway, request: Request) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(f"request body exceeds {limit} bytes", "body")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"request body exceeds {limit} bytes", "body")
-    return raw
+    # read in pieces and stop at the limit: a chunked body has no content-length to refuse
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes", "body")
+        parts.append(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def worst_case(
