@@ -162,7 +162,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 0
     from llmtriage.embedded import embedded_config, embedded_triage, sample_split
     from llmtriage.gateway.app import create_app
-    from llmtriage.gateway.server import uvicorn_config
+    from llmtriage.gateway.server import run
 
     cfg = embedded_config("llmtriage.db")
     check_exposure(cfg, args.host, args.insecure)
@@ -171,9 +171,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"llmtriage gateway on http://{args.host}:{args.port}/v1 (embedded replay demo)", flush=True
     )
-    import uvicorn
-
-    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port)).run()
+    run(app, cfg, args.host, args.port)
     return 0
 
 

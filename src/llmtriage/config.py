@@ -144,6 +144,9 @@ class GatewayConfig(_Strict):
     breaker: BreakerConfig = BreakerConfig()
     # output tokens reserved against a budget when the request sets no max_tokens
     reserve_output_tokens: int = Field(default=4096, ge=1)
+    # on SIGTERM, how long in-flight requests may take before they are cancelled (and
+    # logged as such); below Kubernetes' default 30 s grace period, so the log is flushed
+    shutdown_timeout_s: float = Field(default=25.0, gt=0)
 
 
 class Config(_Strict):

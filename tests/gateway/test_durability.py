@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,9 +32,9 @@ def _free_port() -> int:
 
 
 class Served:
-    def __init__(self, upstream: str, tmp: Path) -> None:
+    def __init__(self, upstream: str, tmp: Path, **extra: Any) -> None:
         self.db = tmp / "log.db"
-        cfg = gateway_config(upstream, self.db).model_dump(exclude_none=True)
+        cfg = gateway_config(upstream, self.db, **extra).model_dump(exclude_none=True)
         path = tmp / "gateway.yaml"
         path.write_text(yaml.safe_dump(cfg))
         self.port = _free_port()
@@ -90,6 +91,27 @@ def test_sigterm_drains_in_flight_and_flushes_every_record(
     assert s.proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
     rows = s.rows()
     assert len(rows) == 190 and len(set(rows)) == 190
+
+
+def test_sigterm_cancels_what_outlives_the_grace_period_and_logs_it(tmp_path: Path) -> None:
+    with FakeOpenAI() as upstream:
+        s = Served(upstream.base_url, tmp_path, gateway={"shutdown_timeout_s": 1.0})
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                stuck = [pool.submit(s.ask, f"stuck {i} [stall:8]") for i in range(2)]
+                time.sleep(0.5)
+                t0 = time.monotonic()
+                s.proc.send_signal(signal.SIGTERM)
+                assert s.proc.wait(20) in (0, -signal.SIGTERM)
+                assert time.monotonic() - t0 < 6  # the grace period, not the 8 s stall
+                for f in stuck:  # uvicorn answers a cancelled request 500, or closes it
+                    with contextlib.suppress(httpx.TransportError):
+                        assert f.result(timeout=10) >= 500
+            with sqlite3.connect(s.db) as con:
+                rows = con.execute("SELECT status, error FROM requests").fetchall()
+            assert len(rows) == 2 and all(r[0] == 503 and "shut down" in r[1] for r in rows)
+        finally:
+            s.stop()
 
 
 def test_store_outage_spools_and_every_record_arrives_once(

@@ -107,6 +107,11 @@ class Call:
             self.reservation = None
         self.gw.finish(rec)
 
+    def abandon(self, why: str) -> None:
+        """Logged as unfinished (503): it was cancelled before it had an answer."""
+        self.rec.status, self.rec.error = 503, why
+        self.finish()
+
     def fail(self, exc: TriageError) -> Response:
         self.rec.status = error_response(exc).status_code
         self.rec.error = str(exc)[:500]

@@ -8,6 +8,7 @@ a failure after it ends the stream with an error event.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -97,6 +98,9 @@ async def chat_completions(gw: Gateway, request: Request) -> Response:
     call = Call(gw, request)
     try:
         return await _answer(gw, call, request)
+    except asyncio.CancelledError:  # the shutdown's grace period ran out: log it, then go
+        call.abandon("cancelled: the gateway shut down before the upstream answered")
+        raise
     except Exception:  # a bug, or an answer no check foresaw: still answered and logged
         logger.exception("unexpected error in POST /v1/chat/completions (%s)", call.rec.id)
         return call.fail(TriageError("internal error; the request log has the request id"))
@@ -193,6 +197,9 @@ async def _relay(
         call.gw.breakers[model].failure()
         call.rec.status, call.rec.error = 502, str(exc)[:500]
         yield _sse(error_body(exc))
+    except asyncio.CancelledError:  # the client went away, or the shutdown's grace ran out
+        call.rec.error = "cancelled mid-stream: the client left or the gateway shut down"
+        raise
     except Exception:  # as in chat_completions: the stream ends with an error event
         logger.exception("unexpected error in a stream (%s)", call.rec.id)
         call.rec.status, call.rec.error = 500, "internal error"

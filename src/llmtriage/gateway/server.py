@@ -42,7 +42,14 @@ def uvicorn_config(app: Any, sock: socket.socket | None = None, **kw: Any) -> uv
 
 def serve(config: Config, host: str, port: int, insecure: bool = False) -> None:
     check_exposure(config, host, insecure)
-    uvicorn.Server(uvicorn_config(create_app(config), host=host, port=port)).run()
+    run(create_app(config), config, host, port)
+
+
+def run(app: Any, config: Config, host: str, port: int) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT; then drain for up to ``gateway.shutdown_timeout_s``."""
+    grace = config.gateway.shutdown_timeout_s
+    server_config = uvicorn_config(app, host=host, port=port, timeout_graceful_shutdown=grace)
+    uvicorn.Server(server_config).run()
 
 
 class BackgroundServer:
