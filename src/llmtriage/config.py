@@ -140,6 +140,8 @@ class GatewayConfig(_Strict):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     first_token_timeout_s: float | None = Field(default=None, gt=0)  # None: the total applies
     default_timeout_s: float = Field(default=600.0, gt=0)  # when the tier sets no max_latency_ms
+    # a stream's longest silence (between chunks, or before the first byte) once it is open
+    stream_idle_timeout_s: float = Field(default=60.0, gt=0)
     retries: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     # output tokens reserved against a budget when the request sets no max_tokens

@@ -3,7 +3,8 @@
 The behaviour of a request is chosen by a directive in its last user message, so concurrent
 requests can ask for different things: ``[fail:503]``, ``[stall:2.0]``, ``[malformed]``,
 ``[drop-mid-stream]``, ``[tool]``, ``[echo-auth]`` (a 401 quoting the Authorization header),
-``[shape:NAME]`` (a 200 whose body or stream chunk has one of the ``BAD_SHAPES``);
+``[shape:NAME]`` (a 200 whose body or stream chunk has one of the ``BAD_SHAPES``),
+``[slow-stream:0.2]`` (that long between chunks after the first content);
 otherwise it echoes ``echo: <text>``. Every request received
 (headers and JSON) is kept in ``received``.
 
@@ -27,7 +28,7 @@ import orjson
 from aiohttp import web
 
 _DIRECTIVE = re.compile(
-    r"\[(fail|stall|malformed|drop-mid-stream|tool|echo-auth|shape)(?::([\w.-]+))?\]"
+    r"\[(fail|stall|malformed|drop-mid-stream|tool|echo-auth|shape|slow-stream)(?::([\w.-]+))?\]"
 )
 
 # 200 answers the gateway cannot use: name -> (the completion's change, or the stream's:
@@ -214,6 +215,8 @@ class FakeOpenAI:
             events[at] = change(base | events[at])
         for i, raw in enumerate(events):
             event = base | raw if isinstance(raw, dict) else raw
+            if kind == "slow-stream" and i >= 2:  # after the first content: a slow model
+                await asyncio.sleep(float(arg or 0.1))
             if kind == "stall-stream" and i == 1:
                 await asyncio.sleep(float(arg or 5))
             cut = {"drop-mid-stream": 2, "drop-before-content": 1}.get(kind)

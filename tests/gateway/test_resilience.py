@@ -187,3 +187,32 @@ def test_circuit_opens_skips_the_dead_model_and_recovers(tmp_path: Path) -> None
             health = httpx.get(server.base_url + "/healthz", trust_env=False).json()
             assert health["circuits"]["small-1"] == "closed"
             assert health["circuits"]["mid-1"] == "open" and health["status"] == "degraded"
+
+
+@pytest.mark.parametrize(
+    ("gap", "idle", "finishes"),
+    [(0.15, 60.0, True), (1.0, 0.4, False)],
+    ids=["slow-but-steady", "silent-too-long"],
+)
+def test_a_started_stream_runs_past_the_tier_latency_while_it_keeps_sending(
+    tmp_path: Path, gap: float, idle: float, finishes: bool
+) -> None:
+    # max_latency_ms 1000 bounds the wait for the first token; after it, only silence does
+    db = tmp_path / "log.db"
+    with FakeOpenAI() as up:
+        cfg = _config(up.base_url, up.base_url, db, {"failures": 10**6}, timeout_ms=1000)
+        gateway = cfg.gateway.model_copy(update={"stream_idle_timeout_s": idle})
+        cfg = cfg.model_copy(update={"gateway": gateway})
+        text = f"a story told slowly, piece by piece [slow-stream:{gap}]"
+        body = {"model": "small-1", "stream": True, "messages": [{"role": "user", "content": text}]}
+        with BackgroundServer(create_app(cfg)) as server:
+            started = time.monotonic()
+            url = server.base_url + "/v1/chat/completions"
+            with httpx.stream("POST", url, json=body, timeout=30) as resp:
+                events = resp.read().decode()
+            assert resp.status_code == 200
+            if finishes:
+                assert time.monotonic() - started > 1.0 and events.endswith("data: [DONE]\n\n")
+            else:
+                assert "timed out" in events and "[DONE]" not in events
+            assert [r[0] for r in _rows(db, 1)] == [200 if finishes else 502]

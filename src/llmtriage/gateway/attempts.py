@@ -23,6 +23,7 @@ from llmtriage.exceptions import AllProvidersFailed, ProviderError, ProviderHTTP
 from llmtriage.gateway.call import Call
 from llmtriage.gateway.errors import UpstreamRejected
 from llmtriage.gateway.runtime import Gateway, Route
+from llmtriage.providers.base import Timeouts
 
 JSON = dict[str, Any]
 CLIENT_FAULT = frozenset({400, 413, 422})
@@ -71,8 +72,10 @@ def _check_client_fault(call: Call, model: str, exc: ProviderError) -> None:
         raise UpstreamRejected(f"model {model} rejected the request (HTTP {status}): {body[:300]}")
 
 
-async def _run(gw: Gateway, call: Call, route: Route, once: Any) -> Any:
-    """Call ``once(provider, timeouts)`` along the chain until one succeeds."""
+async def _run(
+    gw: Gateway, call: Call, route: Route, once: Any, timeouts: dict[str, Timeouts]
+) -> Any:
+    """Call ``once(provider, timeouts[tier])`` along the chain until one succeeds."""
     for model in chain(gw, route):
         breaker, tier = gw.breakers[model], gw.tier_of[model]
         for attempt in range(gw.config.gateway.retries.attempts):
@@ -81,7 +84,7 @@ async def _run(gw: Gateway, call: Call, route: Route, once: Any) -> Any:
                 break
             started = time.perf_counter()
             try:
-                result = await once(gw.providers[model], gw.timeouts[tier])
+                result = await once(gw.providers[model], timeouts[tier])
             except ProviderError as exc:
                 call.attempt(model, _status(exc), time.perf_counter() - started, str(exc))
                 _check_client_fault(call, model, exc)
@@ -105,7 +108,7 @@ async def complete(gw: Gateway, call: Call, route: Route, body: JSON) -> JSON:
     async def once(provider: Any, timeouts: Any) -> JSON:
         return await provider.complete(body, timeouts)
 
-    result: JSON = await _run(gw, call, route, once)
+    result: JSON = await _run(gw, call, route, once, gw.timeouts)
     return result
 
 
@@ -147,5 +150,7 @@ async def open_stream(
             await it.aclose()
             raise
 
-    result: tuple[list[JSON], AsyncIterator[JSON]] = await _run(gw, call, route, once)
+    result: tuple[list[JSON], AsyncIterator[JSON]] = await _run(
+        gw, call, route, once, gw.stream_timeouts
+    )
     return result

@@ -53,16 +53,8 @@ class Gateway:
         }
         last = cfg.tiers[-1].models
         self.frontier = max(last, key=lambda m: sum(self.prices[m]))
-        gcfg = cfg.gateway
-        self.timeouts = {
-            t.name: Timeouts(
-                gcfg.connect_timeout_s,
-                t.max_latency_ms / 1000 if t.max_latency_ms else gcfg.default_timeout_s,
-                gcfg.first_token_timeout_s,
-            )
-            for t in cfg.tiers
-        }
-        self.breakers = {m.name: CircuitBreaker(m.name, gcfg.breaker) for m in cfg.models}
+        self.timeouts, self.stream_timeouts = _timeouts(cfg)
+        self.breakers = {m.name: CircuitBreaker(m.name, cfg.gateway.breaker) for m in cfg.models}
         self.virtual = [AUTO, *(TIER_PREFIX + t for t in self.tier_names)]
 
     def resolve(self, req: ChatRequest, key: ClientKey | None = None) -> Route:
@@ -119,3 +111,22 @@ class Gateway:
             m.overhead.observe(rec.overhead_ms / 1000)
         if self.writer is not None:
             self.writer.submit(rec)
+
+
+def _timeouts(cfg: Config) -> tuple[dict[str, Timeouts], dict[str, Timeouts]]:
+    """Per tier, (a completion's limits, a stream's). A tier's ``max_latency_ms`` bounds a
+    completion, and a stream's wait for its first token (with ``first_token_timeout_s`` if
+    shorter); a stream that has started runs on while it keeps sending, up to
+    ``default_timeout_s`` in all, with at most ``stream_idle_timeout_s`` between chunks."""
+    g = cfg.gateway
+    calls, streams = {}, {}
+    for t in cfg.tiers:
+        limit = t.max_latency_ms / 1000 if t.max_latency_ms else None
+        calls[t.name] = Timeouts(
+            g.connect_timeout_s, limit or g.default_timeout_s, g.first_token_timeout_s
+        )
+        first = min((x for x in (limit, g.first_token_timeout_s) if x is not None), default=None)
+        streams[t.name] = Timeouts(
+            g.connect_timeout_s, g.default_timeout_s, first, g.stream_idle_timeout_s
+        )
+    return calls, streams

@@ -26,7 +26,7 @@ from llmtriage.providers.anthropic_translate import (
     to_openai_response,
     to_openai_usage,
 )
-from llmtriage.providers.base import JSON, Provider, Timeouts, retry_after
+from llmtriage.providers.base import JSON, Provider, Timeouts, client_timeout, retry_after
 
 ANTHROPIC_VERSION = "2023-06-01"
 PROVIDER = "anthropic"
@@ -201,7 +201,7 @@ class AnthropicProvider(Provider):
     async def stream(self, body: JSON, timeouts: Timeouts) -> AsyncIterator[JSON]:
         """Send a streaming request; yield OpenAI ``chat.completion.chunk`` dicts.
 
-        ``timeouts.total`` bounds the whole stream, not just the wait for the first byte.
+        ``timeouts.total`` bounds the whole stream, ``timeouts.idle`` each wait for data.
         """
         payload = to_anthropic_request(body, self.upstream_model)
         payload["stream"] = True
@@ -224,7 +224,7 @@ class AnthropicProvider(Provider):
             raise ProviderError(f"{PROVIDER}/{self.name}: stream ended before message_stop")
 
     def _post(self, payload: JSON, timeouts: Timeouts) -> Any:
-        timeout = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
+        timeout = client_timeout(timeouts)
         data = orjson.dumps(payload)
         return self._session.post(self._url, data=data, headers=self._headers, timeout=timeout)
 

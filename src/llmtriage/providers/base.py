@@ -17,17 +17,28 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import aiohttp
+
 JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """Per-attempt limits in seconds (None = no limit). ``first_token`` bounds the wait for
-    a stream's first chunk; the gateway enforces it, adapters enforce the other two."""
+    a stream's first chunk, and the gateway enforces it; adapters enforce the others:
+    ``idle`` is the longest wait for any read (a stream's next chunk, or the first byte)."""
 
     connect: float | None = 10.0
     total: float | None = None
     first_token: float | None = None
+    idle: float | None = None
+
+
+def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
+    """The limits adapters enforce, as aiohttp's per-request timeout."""
+    return aiohttp.ClientTimeout(
+        total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.idle
+    )
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

@@ -13,14 +13,10 @@ import aiohttp
 import orjson
 
 from llmtriage.exceptions import ProviderError, ProviderHTTPError
-from llmtriage.providers.base import JSON, Provider, Timeouts, retry_after
+from llmtriage.providers.base import JSON, Provider, Timeouts, client_timeout, retry_after
 from llmtriage.providers.shapes import chunk_problem, completion_problem
 
 _MAX_ERROR_BODY = 2000
-
-
-def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect)
 
 
 class OpenAIProvider(Provider):
