@@ -109,3 +109,13 @@ def test_a_streams_cost_header_is_marked_as_an_estimate(stack: Stack) -> None:
     ) as raw:
         assert raw.headers["x-triage-cost-estimated"] == "true"  # sent before the usage
         assert float(raw.headers["x-triage-cost-usd"]) > 0
+
+
+def test_unknown_paths_and_methods_get_openai_style_errors(stack: Stack) -> None:
+    missing = httpx.get(stack.base_url + "/v1/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    wrong = httpx.get(stack.base_url + "/v1/chat/completions")
+    assert (
+        wrong.status_code == 405 and "GET /v1/chat/completions" in wrong.json()["error"]["message"]
+    )
+    assert "POST" in wrong.headers["allow"]

@@ -14,6 +14,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -234,6 +235,16 @@ def create_app(config: Config, triage: Triage | None = None) -> GatewayApp:
         Route("/v1/admin/keys/{name}", admin.revoke_key, methods=["DELETE"]),
         Route("/v1/admin/spend", admin.spend, methods=["GET"]),
     ]
-    app = GatewayApp(routes=routes, lifespan=lifespan)
+    handlers = {HTTPException: _http_error}
+    app = GatewayApp(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.gateway = app.state.gateway = gw
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown path, wrong method) in the OpenAI error shape."""
+    assert isinstance(exc, HTTPException)
+    kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    body = {"message": f"{request.method} {request.url.path}: {exc.detail}", "type": kind}
+    error = {"error": {**body, "param": None, "code": exc.status_code}}
+    return Response(orjson.dumps(error), exc.status_code, exc.headers, "application/json")
