@@ -298,3 +298,20 @@ def test_serve_with_an_unsupported_store_is_a_one_line_error(
     cfg = write_config(tmp_path / "llmtriage.yaml", extra=f"store: {{url: '{url}'}}\n")
     line = one_line_error(capsys, ["serve", "--config", str(cfg), "--port", "0"])
     assert "store.url" in line and "secret" not in line
+
+
+def test_train_prices_a_token_only_dataset_from_a_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        f"p{i},question number {i},{m},{(i + j) % 2},{100 + i},{20 * (j + 1)}"
+        for i in range(40)
+        for j, m in enumerate(("tiny", "medium", "big"))
+    ]
+    data = tmp_path / "tokens.csv"
+    data.write_text("prompt_id,prompt,model,score,input_tokens,output_tokens\n" + "\n".join(rows))
+    argv = ["train", "--data", str(data), "--router", "knn", "--out", str(tmp_path / "r.npz")]
+    assert "--config" in one_line_error(capsys, argv)  # no cost_usd and no prices: says how
+    cfg = write_config(tmp_path / "llmtriage.yaml")
+    assert main([*argv, "--config", str(cfg)]) == 0
+    assert (tmp_path / "r.npz").exists()

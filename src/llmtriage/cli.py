@@ -40,7 +40,8 @@ def _cmd_routers(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from llmtriage.evals import datasets, report, runner
 
-    train, test = datasets.load(args.train), datasets.load(args.test)
+    prices = _prices(args.config)
+    train, test = datasets.load(args.train, prices), datasets.load(args.test, prices)
     test = _match_test(train, test, args.train, args.test)
     routers = list(dict.fromkeys(args.router or ["default"]))
     for name in routers:
@@ -108,6 +109,17 @@ def _table(ev: object) -> str:
     return "\n".join(rows)
 
 
+def _prices(config_path: str | None) -> dict[str, tuple[float, float]] | None:
+    """Model -> (input, output) USD per 1M tokens from a config: the cost of a dataset that
+    records tokens but no cost_usd (DESIGN.md §3.3)."""
+    if config_path is None:
+        return None
+    from llmtriage import config
+
+    models = config.load(config_path).models
+    return {m.name: (m.price.input_per_mtok, m.price.output_per_mtok) for m in models}
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from llmtriage.evals import datasets
     from llmtriage.routing import artifact
@@ -115,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from llmtriage.types import ChatRequest
 
     _check_router(args.router)
-    ds = datasets.load(args.data)
+    ds = datasets.load(args.data, _prices(args.config))
     requests = [ChatRequest.from_prompt(p) for p in ds.prompts]
     model = train(args.router, ds.models, requests, ds.scores, ds.costs, seed=args.seed)
     path = artifact.save(model, args.out)
@@ -271,12 +283,14 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.add_argument("--config", help="model prices for a dataset with tokens but no cost_usd")
     ev.set_defaults(fn=_cmd_eval)
     tr = sub.add_parser("train", help="fit a router on a dataset and save the artifact")
     tr.add_argument("--data", required=True)
     tr.add_argument("--router", default="default")
     tr.add_argument("--out", required=True)
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--config", help="model prices for a dataset with tokens but no cost_usd")
     tr.set_defaults(fn=_cmd_train)
     ro = sub.add_parser("route", help="dry run: print the decision for a prompt and why")
     ro.add_argument("--config", required=True)

@@ -131,7 +131,7 @@ def _validate_cost(
     if not {"input_tokens", "output_tokens"} <= set(df.columns) or prices is None:
         raise DataError(
             f"{path}: no 'cost_usd' column; expected it, or 'input_tokens' and "
-            "'output_tokens' with prices from a config"
+            "'output_tokens' with prices from a config (--config)"
         )
     for col in ("input_tokens", "output_tokens"):
         tokens = pd.to_numeric(df[col], errors="coerce")
