@@ -20,7 +20,7 @@
 #define MIX 0x9E3779B97F4A7C15ULL
 #define FOCUS 0x5BD1E9955BD1E995ULL
 
-int ngrams_abi(void) { return 4; }
+int ngrams_abi(void) { return 5; }
 
 /* A bucket is looked up AHEAD n-grams after its hash is known, its column-map line
  * prefetched meanwhile: on a cold cache (a gateway between requests) the misses overlap
@@ -103,46 +103,8 @@ static void chars(Sink *s, const uint8_t *t, int64_t n, int lo, int hi,
     }
 }
 
-/* Write the touched columns (ascending) and their counts; zero the scratch. */
-static int64_t collect(int64_t n_columns, int32_t *counts, uint64_t *touched, int32_t *cols_out,
-                       int64_t *counts_out) {
-    int64_t k = 0;
-    for (int64_t w = 0; w < (n_columns + 63) / 64; w++) {
-        uint64_t x = touched[w];
-        while (x) {
-            int32_t col = (int32_t)(w * 64 + __builtin_ctzll(x));
-            cols_out[k] = col;
-            counts_out[k] = counts[col];
-            counts[col] = 0;
-            k++;
-            x &= x - 1;
-        }
-        touched[w] = 0;
-    }
-    return k;
-}
-
-/* The TF-IDF columns of text t[0:n] and their counts, ascending; returns how many. N-grams
- * starting at or after focus_from count once more in the focus namespace; a focus that is
- * not the text's tail is passed as f[0:fn] (all its n-grams in the focus namespace). The
- * scratch (counts, touched) must be zero on entry and is zero again on return. */
-int64_t ngram_columns(const uint8_t *t, int64_t n, int64_t focus_from, const uint8_t *f,
-                      int64_t fn, const uint8_t *is_word, int word_n, int lo, int hi, int bits,
-                      const int32_t *columns, int64_t n_columns, int32_t *counts,
-                      uint64_t *touched, int32_t *cols_out, int64_t *counts_out) {
-    Sink s = {columns, counts, touched, (unsigned)(64 - bits), {0}, 0};
-    words(&s, t, n, is_word, word_n, focus_from, 0);
-    chars(&s, t, n, lo, hi, focus_from, 0);
-    if (fn > 0) {
-        words(&s, f, fn, is_word, word_n, INT64_MAX, FOCUS);
-        chars(&s, f, fn, lo, hi, INT64_MAX, FOCUS);
-    }
-    flush(&s);
-    return collect(n_columns, counts, touched, cols_out, counts_out);
-}
-
-/* What ngram_row needs besides the text: the fitted state and the scratch, set up once per
- * featurizer (native.RowKernel) so that a call passes six arguments instead of twenty. */
+/* A featurizer's fitted state and scratch, set up once (native.ColumnCounter) so that a
+ * call passes the text and this instead of twenty arguments. */
 typedef struct {
     const int32_t *columns; /* bucket -> column, -1 when dropped */
     int64_t n_columns;
@@ -158,11 +120,48 @@ typedef struct {
     float *product_out;     /* n_weights */
 } Row;
 
-/* The TF-IDF row of a text, as Featurizer._row computes it in numpy: the columns of
- * ngram_columns (ascending), each valued (1 + ln count) * idf and the row L2-normalised;
- * with weights, also the row's product with them (the sparse-dense product a linear layer
- * or a projection needs: its rows are gathered here, in the same pass). Returns how many
- * columns. The floats may differ from numpy's in the last bits (summation order). */
+/* Count the columns of text t[0:n] into the scratch. N-grams starting at or after focus_from
+ * count once more in the focus namespace; a focus that is not the text's tail is passed as
+ * f[0:fn] (all its n-grams in the focus namespace). */
+static void count_columns(const Row *r, const uint8_t *t, int64_t n, int64_t focus_from,
+                          const uint8_t *f, int64_t fn) {
+    Sink s = {r->columns, r->counts, r->touched, (unsigned)(64 - r->bits), {0}, 0};
+    words(&s, t, n, r->is_word, r->word_n, focus_from, 0);
+    chars(&s, t, n, r->lo, r->hi, focus_from, 0);
+    if (fn > 0) {
+        words(&s, f, fn, r->is_word, r->word_n, INT64_MAX, FOCUS);
+        chars(&s, f, fn, r->lo, r->hi, INT64_MAX, FOCUS);
+    }
+    flush(&s);
+}
+
+/* The counted columns in ascending order, each handed to visit (with its count) as the
+ * scratch is zeroed again; returns how many. */
+#define EACH_COLUMN(r, k, col, count, visit)                                               \
+    for (int64_t w_ = 0; w_ < ((r)->n_columns + 63) / 64; w_++) {                          \
+        uint64_t x_ = (r)->touched[w_];                                                     \
+        while (x_) {                                                                        \
+            int32_t col = (int32_t)(w_ * 64 + __builtin_ctzll(x_));                         \
+            int32_t count = (r)->counts[col];                                               \
+            (r)->counts[col] = 0;                                                           \
+            (r)->cols_out[k] = col;                                                         \
+            visit;                                                                          \
+            k++;                                                                            \
+            x_ &= x_ - 1;                                                                   \
+        }                                                                                   \
+        (r)->touched[w_] = 0;                                                               \
+    }
+
+/* The TF-IDF columns of a text (into r->cols_out) and their counts, ascending; returns how
+ * many. The scratch must be zero on entry and is zero again on return. */
+int64_t ngram_columns(const uint8_t *t, int64_t n, int64_t focus_from, const uint8_t *f,
+                      int64_t fn, Row *r, int64_t *counts_out) {
+    count_columns(r, t, n, focus_from, f, fn);
+    int64_t k = 0;
+    EACH_COLUMN(r, k, col, count, counts_out[k] = count)
+    return k;
+}
+
 /* 1 + ln c as float for the small counts most columns have; computed once with the same
  * log() as any other count, so the values are the same either way. */
 #define SMALL_COUNTS 64
@@ -173,36 +172,26 @@ static inline float tf(int32_t c) {
     return c < SMALL_COUNTS ? one_plus_log[c] : (float)(1.0 + log((double)c));
 }
 
+/* The TF-IDF row of a text, as Featurizer._row computes it in numpy: the columns of
+ * ngram_columns (ascending), each valued (1 + ln count) * idf and the row L2-normalised;
+ * with weights, also the row's product with them (the sparse-dense product a linear layer
+ * or a projection needs: its rows are gathered here, in the same pass). Returns how many
+ * columns. The floats may differ from numpy's in the last bits (summation order). */
 int64_t ngram_row(const uint8_t *t, int64_t n, int64_t focus_from, const uint8_t *f,
                   int64_t fn, Row *r) {
     if (!one_plus_log_ready) { /* under the GIL (PyDLL) and the caller's lock */
         for (int c = 1; c < SMALL_COUNTS; c++) one_plus_log[c] = (float)(1.0 + log((double)c));
         one_plus_log_ready = 1;
     }
-    Sink s = {r->columns, r->counts, r->touched, (unsigned)(64 - r->bits), {0}, 0};
-    words(&s, t, n, r->is_word, r->word_n, focus_from, 0);
-    chars(&s, t, n, r->lo, r->hi, focus_from, 0);
-    if (fn > 0) {
-        words(&s, f, fn, r->is_word, r->word_n, INT64_MAX, FOCUS);
-        chars(&s, f, fn, r->lo, r->hi, INT64_MAX, FOCUS);
-    }
-    flush(&s);
+    count_columns(r, t, n, focus_from, f, fn);
     int64_t k = 0, m = r->n_weights;
     double sumsq = 0;
-    for (int64_t w = 0; w < (r->n_columns + 63) / 64; w++) {
-        uint64_t x = r->touched[w];
-        while (x) {
-            int32_t col = (int32_t)(w * 64 + __builtin_ctzll(x));
-            if (r->weights) __builtin_prefetch(r->weights + (int64_t)col * m);
-            float v = tf(r->counts[col]) * r->idf[col];
-            r->cols_out[k] = col;
-            r->vals_out[k++] = v;
-            sumsq += (double)v * v;
-            r->counts[col] = 0;
-            x &= x - 1;
-        }
-        r->touched[w] = 0;
-    }
+    EACH_COLUMN(r, k, col, count, {
+        if (r->weights) __builtin_prefetch(r->weights + (int64_t)col * m);
+        float v = tf(count) * r->idf[col];
+        r->vals_out[k] = v;
+        sumsq += (double)v * v;
+    })
     float norm = (float)sqrt(sumsq);
     if (norm > 0)
         for (int64_t i = 0; i < k; i++) r->vals_out[i] /= norm;
@@ -217,7 +206,6 @@ int64_t ngram_row(const uint8_t *t, int64_t n, int64_t focus_from, const uint8_t
     }
     return k;
 }
-
 
 /* ---- structural cues: counts of cue words, word prefixes and phrases per family ----
  *

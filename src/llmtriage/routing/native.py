@@ -20,14 +20,15 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-ABI = 4
+ABI = 5
 SOURCE = Path(__file__).with_name("_ngrams.c")
 LIBRARY = Path(__file__).with_name("_ngrams.so")
 
-_i64, _u64, _int, _ptr = ctypes.c_int64, ctypes.c_uint64, ctypes.c_int, ctypes.c_void_p
+_i64, _ptr = ctypes.c_int64, ctypes.c_void_p
 
 
 @functools.cache
@@ -41,13 +42,11 @@ def _library() -> ctypes.PyDLL | None:
             return None  # built from another version of the source: rebuild with make venv
     except (OSError, AttributeError):
         return None
+    text: list[Any] = [ctypes.c_char_p, _i64, _i64, ctypes.c_char_p, _i64]  # text, focus
     lib.ngram_columns.restype = _i64
-    lib.ngram_columns.argtypes = [
-        ctypes.c_char_p, _i64, _i64, ctypes.c_char_p, _i64, _ptr, _int, _int, _int, _int,
-        _ptr, _i64, _ptr, _ptr, _ptr, _ptr,
-    ]  # fmt: skip
+    lib.ngram_columns.argtypes = [*text, _ptr, _ptr]
     lib.ngram_row.restype = _i64
-    lib.ngram_row.argtypes = [ctypes.c_char_p, _i64, _i64, ctypes.c_char_p, _i64, _ptr]
+    lib.ngram_row.argtypes = [*text, _ptr]
     lib.cue_counts.restype = None
     lib.cue_counts.argtypes = [ctypes.c_char_p, _i64, *[_ptr] * 3, _i64, _ptr, _i64, _ptr, _i64]
     lib.cue_counts.argtypes += [_ptr, _ptr, _i64]
@@ -94,42 +93,35 @@ class ColumnCounter:
         bits: int,
     ) -> None:
         self._lib = _lib()
-        n_columns = len(idf)
+        self._n_columns = n_columns = len(idf)
         self._cols_out = np.empty(n_columns, dtype=np.int32)
         self._counts_out = np.empty(n_columns, dtype=np.int64)
         self._vals_out = np.empty(n_columns, dtype=np.float32)
-        self._keep = (  # the kernel's arrays (kept alive here)
+        self._keep = (  # the arrays the kernel points into (kept alive here)
             np.ascontiguousarray(columns, dtype=np.int32),
             np.ascontiguousarray(is_word, dtype=np.uint8),
             np.zeros(n_columns, dtype=np.int32),  # counts
             np.zeros((n_columns + 63) // 64, dtype=np.uint64),  # touched bitmap
-            self._cols_out,
-            self._counts_out,
             np.ascontiguousarray(idf, dtype=np.float32),
-            self._vals_out,
         )
-        self._ptrs = [a.ctypes.data for a in self._keep]
-        col_p, word_p, counts_p, touched_p, cols_p, _, idf_p, vals_p = self._ptrs
+        col_p, word_p, counts_p, touched_p, idf_p = (a.ctypes.data for a in self._keep)
         lo, hi = chars
         self._row = _Row(
             col_p, n_columns, word_p, word_n, lo, hi, bits, counts_p, touched_p, idf_p,
-            None, 0, cols_p, vals_p, None,
+            None, 0, self._cols_out.ctypes.data, self._vals_out.ctypes.data, None,
         )  # fmt: skip
         self._row_ref = ctypes.byref(self._row)
         self._weights: np.ndarray | None = None
         self._product_out = np.empty(0, dtype=np.float32)
         self._lock = threading.Lock()
-        self._n_columns, self._word_n, self._chars, self._bits = n_columns, word_n, chars, bits
 
     def count(self, raw: bytes, focus_from: int, focus: bytes) -> tuple[np.ndarray, np.ndarray]:
         """Columns (ascending) and counts of the n-grams of ``raw``; those starting at or after
         ``focus_from`` count once more in the focus namespace, and so do all of ``focus``."""
-        columns, is_word, counts, touched, cols_out, counts_out, _, _ = self._ptrs
-        lo, hi = self._chars
         with self._lock:
             k = self._lib.ngram_columns(
-                raw, len(raw), focus_from, focus, len(focus), is_word, self._word_n, lo, hi,
-                self._bits, columns, self._n_columns, counts, touched, cols_out, counts_out,
+                raw, len(raw), focus_from, focus, len(focus), self._row_ref,
+                self._counts_out.ctypes.data,
             )  # fmt: skip
             return self._cols_out[:k].copy(), self._counts_out[:k].copy()
 
