@@ -42,9 +42,9 @@ class Call:
         if isinstance(model, str):
             self.rec.requested_model = model[:200]
 
-    def start(self, req: ChatRequest, route: Route, key: ClientKey | None) -> None:
+    def start(self, req: ChatRequest, route: Route) -> None:
+        """The request is valid and routed (``requested`` has recorded who asked)."""
         rec = self.rec
-        rec.requested_model, rec.key_name = req.model, key.name if key else None
         rec.session_id = self.session_header or req.session_id
         rec.model, rec.tier = route.model, route.tier
         if route.decision is not None:

@@ -57,10 +57,9 @@ def worst_case(
     """
     text_chars = len(conversation_text(req))
     prompt = text_chars // 3 + 8 * len(req.messages) + 8
+    # parse.chat_request has checked these are integers >= 1 where set
     out = body.get("max_completion_tokens") or body.get("max_tokens")
-    if not isinstance(out, int) or isinstance(out, bool) or out < 1:
-        out = gw.config.gateway.reserve_output_tokens
-    out *= body.get("n") or 1  # n choices: n completions to pay for (parse checked n >= 1)
+    out = (out or gw.config.gateway.reserve_output_tokens) * (body.get("n") or 1)
     usd = max(gw.cost(m, prompt, out) for m in attempts.chain(gw, route))
     return usd, prompt + out
 
@@ -115,7 +114,7 @@ async def _answer(gw: Gateway, call: Call, request: Request) -> Response:
         route = gw.resolve(req, key)
     except TriageError as exc:
         return call.fail(exc)
-    call.start(req, route, key)
+    call.start(req, route)
     if key is not None and key.limited:
         try:
             call.reserve(key, *worst_case(gw, req, route, body))

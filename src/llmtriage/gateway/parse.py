@@ -66,9 +66,13 @@ def _optional(body: dict[str, Any], key: str, kind: type | tuple[type, ...], wha
     return value
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not a number
+
+
 def _count(body: dict[str, Any], key: str) -> None:
     value = body.get(key)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+    if value is not None and not (_is_int(value) and value >= 1):
         raise RequestError(f"{key} must be an integer of at least 1", key)
 
 
@@ -76,7 +80,7 @@ def _number(body: dict[str, Any], key: str, low: float, high: float) -> None:
     value = body.get(key)
     if value is None:
         return
-    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+    if not (_is_int(value) or isinstance(value, float)) or not low <= value <= high:
         raise RequestError(f"{key} must be a number from {low:g} to {high:g}", key)
 
 
@@ -105,7 +109,7 @@ def _check_sampling(body: dict[str, Any]) -> None:
     ):
         raise RequestError("stop must be a string or a list of strings", "stop")
     seed = body.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+    if seed is not None and not _is_int(seed):
         raise RequestError("seed must be an integer", "seed")
     _optional(body, "tool_choice", (str, dict), "a string or an object")
 
