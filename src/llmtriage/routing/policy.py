@@ -13,6 +13,7 @@ when nothing is eligible the cheapest model is taken and the reason says so.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -29,6 +30,14 @@ class Policy:
     bias: np.ndarray | None = None  # (M,) additive, from target_share calibration
     max_cost: np.ndarray | None = None  # (M,) USD, inf where the tier has no threshold
     labels: tuple[str, ...] = field(default=())
+
+    @functools.cached_property
+    def _max_cost(self) -> list[float] | None:  # as Python floats, for choose_one
+        return None if self.max_cost is None else self.max_cost.tolist()
+
+    @functools.cached_property
+    def _bias(self) -> list[float] | None:
+        return None if self.bias is None else self.bias.tolist()
 
     def eligible(self, cost: np.ndarray) -> np.ndarray:
         if self.max_cost is None:
@@ -50,9 +59,10 @@ class Policy:
         Python floats: on a dozen models they beat numpy's per-call overhead, and this is the
         request hot path."""
         n = len(quality)
+        max_cost = self._max_cost
         eligible = (
-            [c <= m for c, m in zip(cost, self.max_cost.tolist(), strict=True)]
-            if self.max_cost is not None
+            [c <= m for c, m in zip(cost, max_cost, strict=True)]
+            if max_cost is not None
             else [True] * n
         )
         ok = (
@@ -70,7 +80,7 @@ class Policy:
         else:
             # the same tiny cost tie-break as sweep(): equal quality goes to the cheaper model
             kt, ref = self.knob + _TIE, self.cost_ref
-            bias = self.bias.tolist() if self.bias is not None else [0.0] * n
+            bias = self._bias or [0.0] * n
             values = [
                 (q - kt * c / ref) + b if o else -math.inf
                 for q, c, b, o in zip(quality, cost, bias, ok, strict=True)
