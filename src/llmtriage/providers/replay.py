@@ -37,8 +37,8 @@ class ReplayBook:
     """All recordings of one dataset, keyed by (prompt text, model)."""
 
     def __init__(self, path: str | Path) -> None:
-        # pandas (and pyarrow under it) is ~40 MB of RSS: loaded only by a gateway that
-        # has replay models, not by every gateway that imports the provider factory
+        # pandas (and pyarrow under it) is ~90 MB of RSS: loaded only by a gateway that has
+        # replay models (tests/providers/test_replay.py holds the others to not loading it)
         import pandas as pd
 
         try:
